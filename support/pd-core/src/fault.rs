@@ -1,0 +1,309 @@
+//! Faults of a child PD, decoded from the kernel's fault message without ever
+//! trusting its shape.
+//!
+//! The decoder takes the raw label and message registers of an seL4 fault IPC
+//! (MCS kernel numbering, as Microkit builds it) and never panics: an unknown
+//! label or a short message decodes to [`Fault::Unknown`]. This matters because
+//! `sel4::MessageInfo::fault()` panics on the aarch64 DebugException label, and a
+//! monitor that dies on a child's fault takes the whole system with it.
+//!
+//! The hosted runtime produces the same [`Fault`] values from Linux signals, so
+//! the monitor sees one vocabulary on both backends.
+
+use core::fmt;
+
+/// CPU architecture of the faulting PD.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Arch {
+    /// AArch64 (qemu_virt_aarch64).
+    Aarch64,
+    /// x86_64 (x86_64_generic).
+    X86_64,
+}
+
+impl Arch {
+    /// Name as used in board and target names.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Aarch64 => "aarch64",
+            Self::X86_64 => "x86_64",
+        }
+    }
+}
+
+/// seL4 fault labels (`seL4_Fault_*` tags) on an MCS kernel, as Microkit builds it.
+pub mod label {
+    /// Not a fault.
+    pub const NULL: u64 = 0;
+    /// Capability lookup failure on a syscall.
+    pub const CAP_FAULT: u64 = 1;
+    /// A syscall number the kernel does not know.
+    pub const UNKNOWN_SYSCALL: u64 = 2;
+    /// A CPU exception not otherwise classified (x86 `ud2`, divide error, ...).
+    pub const USER_EXCEPTION: u64 = 3;
+    /// Breakpoint or watchpoint (aarch64 `brk`, emitted by a Rust panic/abort).
+    pub const DEBUG_EXCEPTION: u64 = 4;
+    /// Scheduling-context budget exhausted (MCS timeout fault).
+    pub const TIMEOUT: u64 = 5;
+    /// Virtual-memory fault (translation or permission).
+    pub const VM_FAULT: u64 = 6;
+}
+
+/// A coarse class of fault, for policy and statistics.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
+pub enum FaultKind {
+    /// Wild write, null read, execute of a bad address.
+    Memory,
+    /// Illegal instruction or other CPU exception.
+    Exception,
+    /// Panic or abort that ended in a breakpoint.
+    Panic,
+    /// Capability fault or unknown syscall.
+    Capability,
+    /// Stuck in a loop, found by a watchdog or a budget timeout.
+    Hang,
+    /// A protocol observer caught an illegal message.
+    Protocol,
+    /// The process died without a decodable fault (hosted runtime only).
+    Died,
+    /// Anything the decoder did not recognise.
+    Unknown,
+}
+
+impl FaultKind {
+    /// Short lower-case name for logs.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Memory => "memory",
+            Self::Exception => "exception",
+            Self::Panic => "panic",
+            Self::Capability => "capability",
+            Self::Hang => "hang",
+            Self::Protocol => "protocol",
+            Self::Died => "died",
+            Self::Unknown => "unknown",
+        }
+    }
+}
+
+/// A decoded fault.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Fault {
+    /// VM fault: `addr` is the faulting data (or instruction) address.
+    VmFault {
+        /// Instruction pointer.
+        ip: u64,
+        /// Faulting address.
+        addr: u64,
+        /// True for an instruction fetch (prefetch abort).
+        instruction: bool,
+        /// Architecture fault status (ESR on aarch64, error code on x86).
+        fsr: u64,
+    },
+    /// CPU exception; `number` is the exception vector (x86: 6 = `ud2`).
+    UserException {
+        /// Instruction pointer.
+        ip: u64,
+        /// Exception number.
+        number: u64,
+        /// Exception code.
+        code: u64,
+    },
+    /// Breakpoint exception (aarch64 `brk`, how a Rust panic ends there).
+    DebugException {
+        /// Instruction pointer.
+        ip: u64,
+        /// Kernel's exception reason.
+        reason: u64,
+    },
+    /// Capability fault.
+    CapFault {
+        /// Instruction pointer.
+        ip: u64,
+        /// Capability address that failed to resolve.
+        cptr: u64,
+    },
+    /// Unknown syscall.
+    UnknownSyscall {
+        /// Instruction pointer.
+        ip: u64,
+        /// Syscall number.
+        syscall: u64,
+    },
+    /// No progress within the watchdog interval (detected by the parent, not the kernel).
+    Hang {
+        /// How long the child made no progress, in milliseconds.
+        stalled_ms: u64,
+    },
+    /// A protocol observer refused a message sent by the child.
+    ProtocolViolation {
+        /// Channel of the offending message (as the child names it).
+        channel: u8,
+        /// Label of the offending message.
+        label: u64,
+    },
+    /// The child process ended without a decodable fault (hosted runtime).
+    Died {
+        /// Signal number, or 0 for a plain exit.
+        signal: u64,
+    },
+    /// A fault the decoder does not know; carries the raw label.
+    Unknown {
+        /// Raw fault label.
+        label: u64,
+    },
+}
+
+impl Fault {
+    /// Decode an seL4 fault message. Never panics: missing registers read as 0
+    /// and unknown labels give [`Fault::Unknown`].
+    pub fn decode(arch: Arch, label: u64, mrs: &[u64]) -> Self {
+        let mr = |i: usize| mrs.get(i).copied().unwrap_or(0);
+        match label {
+            label::VM_FAULT => Self::VmFault {
+                ip: mr(0),
+                addr: mr(1),
+                instruction: mr(2) != 0,
+                fsr: mr(3),
+            },
+            label::USER_EXCEPTION => Self::UserException {
+                ip: mr(0),
+                number: mr(3),
+                code: mr(4),
+            },
+            label::DEBUG_EXCEPTION => Self::DebugException {
+                ip: mr(0),
+                reason: mr(1),
+            },
+            label::CAP_FAULT => Self::CapFault {
+                ip: mr(0),
+                cptr: mr(1),
+            },
+            label::UNKNOWN_SYSCALL => {
+                // The general registers come first; their count differs per arch.
+                let (ip, sc) = match arch {
+                    Arch::Aarch64 => (8, 12),
+                    Arch::X86_64 => (15, 18),
+                };
+                Self::UnknownSyscall {
+                    ip: mr(ip),
+                    syscall: mr(sc),
+                }
+            }
+            label::TIMEOUT => Self::Hang { stalled_ms: 0 },
+            other => Self::Unknown { label: other },
+        }
+    }
+
+    /// The coarse class of this fault on `arch`.
+    pub fn kind(&self, arch: Arch) -> FaultKind {
+        match *self {
+            Self::VmFault { .. } => FaultKind::Memory,
+            // x86: a Rust panic with panic=abort executes `ud2` (#UD, vector 6).
+            Self::UserException { number: 6, .. } if arch == Arch::X86_64 => FaultKind::Panic,
+            Self::UserException { .. } => FaultKind::Exception,
+            Self::DebugException { .. } => FaultKind::Panic,
+            Self::CapFault { .. } | Self::UnknownSyscall { .. } => FaultKind::Capability,
+            Self::Hang { .. } => FaultKind::Hang,
+            Self::ProtocolViolation { .. } => FaultKind::Protocol,
+            Self::Died { .. } => FaultKind::Died,
+            Self::Unknown { .. } => FaultKind::Unknown,
+        }
+    }
+
+    /// Instruction pointer, where the fault carries one.
+    pub fn ip(&self) -> Option<u64> {
+        match *self {
+            Self::VmFault { ip, .. }
+            | Self::UserException { ip, .. }
+            | Self::DebugException { ip, .. }
+            | Self::CapFault { ip, .. }
+            | Self::UnknownSyscall { ip, .. } => Some(ip),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Self::VmFault {
+                ip,
+                addr,
+                instruction,
+                fsr,
+            } => write!(
+                f,
+                "vm-fault {} addr={addr:#x} ip={ip:#x} fsr={fsr:#x}",
+                if instruction { "fetch" } else { "data" }
+            ),
+            Self::UserException { ip, number, code } => {
+                write!(f, "user-exception number={number} code={code} ip={ip:#x}")
+            }
+            Self::DebugException { ip, reason } => {
+                write!(f, "debug-exception reason={reason} ip={ip:#x}")
+            }
+            Self::CapFault { ip, cptr } => write!(f, "cap-fault cptr={cptr:#x} ip={ip:#x}"),
+            Self::UnknownSyscall { ip, syscall } => {
+                write!(f, "unknown-syscall {syscall} ip={ip:#x}")
+            }
+            Self::Hang { stalled_ms } => write!(f, "hang stalled={stalled_ms}ms"),
+            Self::ProtocolViolation { channel, label } => {
+                write!(f, "protocol-violation ch{channel} label={label}")
+            }
+            Self::Died { signal } => write!(f, "died signal={signal}"),
+            Self::Unknown { label } => write!(f, "unknown-fault label={label}"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vm_fault_decodes_on_both_arches() {
+        for arch in [Arch::Aarch64, Arch::X86_64] {
+            let f = Fault::decode(arch, label::VM_FAULT, &[0x20_1000, 0xdead_0000, 0, 0x92]);
+            assert_eq!(
+                f,
+                Fault::VmFault {
+                    ip: 0x20_1000,
+                    addr: 0xdead_0000,
+                    instruction: false,
+                    fsr: 0x92
+                }
+            );
+            assert_eq!(f.kind(arch), FaultKind::Memory);
+        }
+    }
+
+    #[test]
+    fn panic_is_recognised_per_arch() {
+        let brk = Fault::decode(Arch::Aarch64, label::DEBUG_EXCEPTION, &[0x20_2000, 0, 0, 0]);
+        assert_eq!(brk.kind(Arch::Aarch64), FaultKind::Panic);
+        let ud2 = Fault::decode(Arch::X86_64, label::USER_EXCEPTION, &[0x20_3000, 0, 0, 6, 0]);
+        assert_eq!(ud2.kind(Arch::X86_64), FaultKind::Panic);
+        let div = Fault::decode(Arch::X86_64, label::USER_EXCEPTION, &[0x20_3000, 0, 0, 0, 0]);
+        assert_eq!(div.kind(Arch::X86_64), FaultKind::Exception);
+    }
+
+    #[test]
+    fn short_or_unknown_messages_never_panic() {
+        assert_eq!(
+            Fault::decode(Arch::Aarch64, label::VM_FAULT, &[]),
+            Fault::VmFault {
+                ip: 0,
+                addr: 0,
+                instruction: false,
+                fsr: 0
+            }
+        );
+        assert_eq!(
+            Fault::decode(Arch::Aarch64, 9, &[1, 2]),
+            Fault::Unknown { label: 9 }
+        );
+        let us = Fault::decode(Arch::X86_64, label::UNKNOWN_SYSCALL, &[0; 19]);
+        assert_eq!(us.kind(Arch::X86_64), FaultKind::Capability);
+    }
+}
