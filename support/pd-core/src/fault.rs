@@ -193,6 +193,18 @@ impl Fault {
             label::TIMEOUT => Self::Hang { stalled_ms: 0 },
             other => Self::Unknown { label: other },
         }
+        .refine()
+    }
+
+    /// Turn a VM fault on a reserved trap address ([`crate::trap`]) into the
+    /// fault it stands for; anything else is returned unchanged.
+    pub fn refine(self) -> Self {
+        if let Self::VmFault { addr, .. } = self {
+            if let Some((crate::trap::CODE_PROTOCOL, channel, label)) = crate::trap::decode(addr) {
+                return Self::ProtocolViolation { channel, label };
+            }
+        }
+        self
     }
 
     /// The coarse class of this fault on `arch`.
@@ -286,6 +298,14 @@ mod tests {
         assert_eq!(ud2.kind(Arch::X86_64), FaultKind::Panic);
         let div = Fault::decode(Arch::X86_64, label::USER_EXCEPTION, &[0x20_3000, 0, 0, 0, 0]);
         assert_eq!(div.kind(Arch::X86_64), FaultKind::Exception);
+    }
+
+    #[test]
+    fn protocol_traps_refine_to_violations() {
+        let addr = crate::trap::address(crate::trap::CODE_PROTOCOL, 4, 17);
+        let f = Fault::decode(Arch::Aarch64, label::VM_FAULT, &[0x1000, addr, 0, 0]);
+        assert_eq!(f, Fault::ProtocolViolation { channel: 4, label: 17 });
+        assert_eq!(f.kind(Arch::Aarch64), FaultKind::Protocol);
     }
 
     #[test]

@@ -17,6 +17,7 @@
 pub mod device;
 pub mod fault;
 pub mod message;
+pub mod trap;
 
 pub use device::{DeviceIo, Width};
 pub use fault::{Arch, Fault, FaultKind};

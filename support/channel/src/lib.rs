@@ -1,0 +1,364 @@
+//! The channel layer: the single place every message to or from a PD passes.
+//!
+//! [`Checked`] wraps a PD's [`Platform`] (outgoing calls, replies and
+//! notifications) and [`CheckedHandler`] wraps its [`Handler`] (incoming calls
+//! and notifications). Both consult one [`Observer`] before a message is
+//! delivered or sent. The protocol observers generated from Tingu
+//! specifications implement [`Observer`]; [`NoObserver`] lets everything pass.
+//!
+//! On a violation the offending message is never delivered:
+//! * an illegal *incoming* call is refused with [`LABEL_PROTOCOL_REFUSED`]; the
+//!   receiving PD (typically a driver) is untouched;
+//! * an illegal *outgoing* message means this PD is faulty: the report is
+//!   logged and the PD raises a protocol trap ([`pd_core::trap`]), which its
+//!   monitor decodes as [`pd_core::Fault::ProtocolViolation`] and handles like
+//!   any other fault.
+//!
+//! What must never happen: a path from a PD to another PD that bypasses this
+//! layer, or an observer that allocates or blocks.
+#![no_std]
+
+use core::cell::RefCell;
+use core::fmt;
+
+use pd_core::{
+    trap, Arch, Channel, ChannelSet, ChildId, ChildOp, Fault, FaultAction, Handler, Message,
+    Platform, PlatformError, Region,
+};
+
+/// Reply label for an incoming call that its protocol does not allow now.
+pub const LABEL_PROTOCOL_REFUSED: u64 = 0xfffe;
+
+/// Which way a message goes, seen from the PD that owns the observer.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Dir {
+    /// Into this PD.
+    In,
+    /// Out of this PD.
+    Out,
+}
+
+/// How a message travels.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Kind {
+    /// A protected call (the request).
+    Call,
+    /// The reply to a protected call.
+    Reply,
+    /// A notification (carries no data; its label is 0).
+    Notify,
+}
+
+/// One message crossing the channel layer.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Event {
+    /// Channel, as this PD names it.
+    pub ch: Channel,
+    /// Direction.
+    pub dir: Dir,
+    /// Transport.
+    pub kind: Kind,
+    /// Label and words (label 0 and no words for a notification).
+    pub msg: Message,
+}
+
+/// A message its protocol does not allow in the current state.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Violation {
+    /// The offending message.
+    pub event: Event,
+    /// Index of the protocol (port) that refused it, in the observer's numbering.
+    pub port: u16,
+    /// Why it was refused.
+    pub reason: Reason,
+}
+
+/// Why an observer refused a message.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum Reason {
+    /// No transition for this message in the current state.
+    NotAllowed,
+    /// The message is not part of the port's protocol at all.
+    UnknownMessage,
+    /// A guard over the message arguments or protocol variables is false.
+    GuardFailed,
+    /// Another protocol this message depends on does not allow it.
+    DependencyRefused,
+    /// The protocol has terminated (final state).
+    Terminated,
+    /// A timeout state was left too late (or never).
+    Timeout,
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotAllowed => "not allowed in this state",
+            Self::UnknownMessage => "unknown message",
+            Self::GuardFailed => "guard false",
+            Self::DependencyRefused => "refused by a dependency",
+            Self::Terminated => "protocol terminated",
+            Self::Timeout => "timeout state expired",
+        })
+    }
+}
+
+/// A runtime protocol checker for all ports of one PD.
+pub trait Observer: 'static {
+    /// Check `ev` at time `now_ns`, and if it is allowed, take the transition.
+    fn check(&mut self, ev: &Event, now_ns: u64) -> Result<(), Violation>;
+
+    /// Earliest time at which a timeout state of this PD expires, if any.
+    fn deadline(&self) -> Option<u64> {
+        None
+    }
+
+    /// Write the state of every protocol and the last events.
+    fn report(&self, w: &mut dyn fmt::Write) -> fmt::Result {
+        let _ = w;
+        Ok(())
+    }
+}
+
+/// An observer that allows everything.
+#[derive(Copy, Clone, Default, Debug)]
+pub struct NoObserver;
+
+impl Observer for NoObserver {
+    fn check(&mut self, _ev: &Event, _now_ns: u64) -> Result<(), Violation> {
+        Ok(())
+    }
+}
+
+/// Static home for a PD's observer.
+///
+/// PD code is single-threaded (Microkit entry points never run concurrently,
+/// and the hosted runtime runs PD code on one thread), so a `RefCell` in a
+/// static is sound there; this cell makes that explicit in one place.
+pub struct ObserverCell<O> {
+    cell: core::cell::UnsafeCell<Option<RefCell<O>>>,
+}
+
+// SAFETY: only used by single-threaded PD code (see the type's docs); `init`
+// is called once, before any handler runs.
+unsafe impl<O> Sync for ObserverCell<O> {}
+
+impl<O: 'static> ObserverCell<O> {
+    /// An empty cell.
+    pub const fn new() -> Self {
+        Self {
+            cell: core::cell::UnsafeCell::new(None),
+        }
+    }
+
+    /// Put the observer in place and return it. Calling it again replaces the
+    /// observer (a PD calls it once, from its start code).
+    pub fn init(&'static self, observer: O) -> &'static RefCell<O> {
+        // SAFETY: single-threaded PD code; no reference from an earlier call
+        // is used after re-initialisation because a PD initialises once.
+        let slot = unsafe { &mut *self.cell.get() };
+        slot.insert(RefCell::new(observer))
+    }
+}
+
+impl<O: 'static> Default for ObserverCell<O> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A PD's platform seen through the channel layer.
+pub struct Checked<P: Platform, O: Observer> {
+    inner: P,
+    observer: &'static RefCell<O>,
+}
+
+impl<P: Platform, O: Observer> Clone for Checked<P, O> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            observer: self.observer,
+        }
+    }
+}
+
+impl<P: Platform, O: Observer> Checked<P, O> {
+    /// Wrap `inner`; `observer` lives as long as the PD.
+    pub fn new(inner: P, observer: &'static RefCell<O>) -> Self {
+        Self { inner, observer }
+    }
+
+    /// The unchecked platform (for the backend and for diagnostics only).
+    pub fn raw(&self) -> &P {
+        &self.inner
+    }
+
+    fn check(&self, ch: Channel, dir: Dir, kind: Kind, msg: &Message) -> Result<(), Violation> {
+        let ev = Event { ch, dir, kind, msg: *msg };
+        let now = self.inner.now_ns();
+        match self.observer.try_borrow_mut() {
+            Ok(mut o) => o.check(&ev, now),
+            // Re-entrant use would be a bug in this layer; refuse rather than panic.
+            Err(_) => Err(Violation {
+                event: ev,
+                port: u16::MAX,
+                reason: Reason::NotAllowed,
+            }),
+        }
+    }
+
+    /// This PD tried to send something illegal: report and trap.
+    fn own_violation(&self, v: &Violation) -> ! {
+        self.log_violation("own", v);
+        trap::protocol_violation(v.event.ch.index(), v.event.msg.label)
+    }
+
+    fn log_violation(&self, whose: &str, v: &Violation) {
+        let p = &self.inner;
+        pd_core::pd_log!(
+            p,
+            "{}: protocol violation ({whose}) port {} {} {:?} {:?} label {}: {}",
+            p.pd_name(),
+            v.port,
+            v.event.ch,
+            v.event.dir,
+            v.event.kind,
+            v.event.msg.label,
+            v.reason
+        );
+        if let Ok(o) = self.observer.try_borrow() {
+            let mut w = pd_core::DebugWriter(p);
+            let _ = o.report(&mut w);
+        }
+    }
+
+    /// Earliest timeout-state deadline of this PD's protocols.
+    pub fn deadline(&self) -> Option<u64> {
+        self.observer.try_borrow().ok().and_then(|o| o.deadline())
+    }
+}
+
+impl<P: Platform, O: Observer> Platform for Checked<P, O> {
+    type Device = P::Device;
+
+    fn arch(&self) -> Arch {
+        self.inner.arch()
+    }
+    fn pd_name(&self) -> &str {
+        self.inner.pd_name()
+    }
+    fn notify(&self, ch: Channel) {
+        if let Err(v) = self.check(ch, Dir::Out, Kind::Notify, &Message::new(0)) {
+            self.own_violation(&v)
+        }
+        self.inner.notify(ch)
+    }
+    fn irq_ack(&self, ch: Channel) {
+        self.inner.irq_ack(ch)
+    }
+    fn ppcall(&self, ch: Channel, msg: &Message) -> Message {
+        if let Err(v) = self.check(ch, Dir::Out, Kind::Call, msg) {
+            self.own_violation(&v)
+        }
+        let reply = self.inner.ppcall(ch, msg);
+        match self.check(ch, Dir::In, Kind::Reply, &reply) {
+            Ok(()) => reply,
+            Err(v) => {
+                // The callee answered illegally: it is the faulty one (its own
+                // observer should have trapped it first). Do not deliver.
+                self.log_violation("peer", &v);
+                Message::new(LABEL_PROTOCOL_REFUSED)
+            }
+        }
+    }
+    fn reply_pending(&self, msg: &Message) {
+        // The channel of a pending reply is only known to the caller of this
+        // method (the personality checks the reply before handing it over).
+        self.inner.reply_pending(msg)
+    }
+    fn debug_puts(&self, s: &str) {
+        self.inner.debug_puts(s)
+    }
+    fn now_ns(&self) -> u64 {
+        self.inner.now_ns()
+    }
+    fn set_timeout(&self, after_ns: u64) -> Result<(), PlatformError> {
+        self.inner.set_timeout(after_ns)
+    }
+    fn timer_channel(&self) -> Option<Channel> {
+        self.inner.timer_channel()
+    }
+    fn region(&self, setvar: &str) -> Option<Region> {
+        self.inner.region(setvar)
+    }
+    fn device(&self, name: &str) -> Option<Self::Device> {
+        self.inner.device(name)
+    }
+    fn child(&self, child: ChildId, op: ChildOp) -> Result<(), PlatformError> {
+        self.inner.child(child, op)
+    }
+}
+
+impl<P: Platform, O: Observer> Checked<P, O> {
+    /// Check a reply this PD is about to send on `ch` (used by the personality
+    /// for replies to replayed requests, which bypass [`CheckedHandler`]).
+    pub fn check_reply(&self, ch: Channel, reply: &Message) {
+        if let Err(v) = self.check(ch, Dir::Out, Kind::Reply, reply) {
+            self.own_violation(&v)
+        }
+    }
+}
+
+/// A PD's handler seen through the channel layer.
+pub struct CheckedHandler<P: Platform, O: Observer, H: Handler> {
+    platform: Checked<P, O>,
+    inner: H,
+}
+
+impl<P: Platform, O: Observer, H: Handler> CheckedHandler<P, O, H> {
+    /// Wrap `inner`, checking with the observer behind `platform`.
+    pub fn new(platform: Checked<P, O>, inner: H) -> Self {
+        Self { platform, inner }
+    }
+
+    /// The wrapped handler.
+    pub fn inner(&mut self) -> &mut H {
+        &mut self.inner
+    }
+}
+
+impl<P: Platform, O: Observer, H: Handler> Handler for CheckedHandler<P, O, H> {
+    fn notified(&mut self, channels: ChannelSet) {
+        let mut allowed = ChannelSet::EMPTY;
+        for ch in channels.iter() {
+            match self
+                .platform
+                .check(ch, Dir::In, Kind::Notify, &Message::new(0))
+            {
+                Ok(()) => allowed = allowed.with(ch),
+                Err(v) => self.platform.log_violation("peer", &v),
+            }
+        }
+        if !allowed.is_empty() {
+            self.inner.notified(allowed)
+        }
+    }
+
+    fn protected(&mut self, ch: Channel, msg: &Message) -> Message {
+        if let Err(v) = self.platform.check(ch, Dir::In, Kind::Call, msg) {
+            // A client broke the protocol: refuse it, leave this PD untouched.
+            self.platform.log_violation("peer", &v);
+            return Message::new(LABEL_PROTOCOL_REFUSED);
+        }
+        let reply = self.inner.protected(ch, msg);
+        self.platform.check_reply(ch, &reply);
+        reply
+    }
+
+    fn fault(&mut self, child: ChildId, fault: &Fault) -> FaultAction {
+        self.inner.fault(child, fault)
+    }
+}
+
+#[cfg(test)]
+mod tests;
