@@ -77,10 +77,11 @@ impl Directive {
     }
 }
 
-/// Whether a request was being handled when the region was last written.
+/// No handler is running: the state is consistent and sealed by `state_crc`.
 pub const PHASE_IDLE: u32 = 0;
-/// A request is being handled; the state may be mid-update.
-pub const PHASE_IN_REQUEST: u32 = 1;
+/// A handler (request, notification or start) is running; the state may be
+/// mid-update.
+pub const PHASE_BUSY: u32 = 1;
 
 /// The request being handled, saved before its handler runs.
 #[repr(C)]
@@ -154,10 +155,14 @@ pub struct Header {
     pub directive: u32,
     /// crc32 of magic..directive.
     pub header_crc: u32,
-    /// [`PHASE_IDLE`] or [`PHASE_IN_REQUEST`].
+    /// [`PHASE_IDLE`] or [`PHASE_BUSY`].
     pub phase: u32,
     /// crc32 of the state at the last idle point (meaningful when idle).
     pub state_crc: u32,
+    /// Heartbeat: bumped by the driver whenever it makes progress (watchdog input).
+    pub progress: u64,
+    /// Earliest protocol timeout-state deadline of the driver (ns), 0 for none.
+    pub deadline: u64,
     /// The request in flight.
     pub inflight: Inflight,
     /// The last start.
@@ -411,11 +416,35 @@ impl<S: Persistent> DriverRegion<S> {
             _pad: 0,
         };
         slot.crc = slot.compute_crc();
-        h.phase = PHASE_IN_REQUEST;
+        h.phase = PHASE_BUSY;
         h.inflight = slot;
     }
 
-    /// The request is answered: clear the slot and seal the state.
+    /// A handler without a request to save (notification, start) begins.
+    pub fn begin_busy(&mut self) {
+        self.header_mut().phase = PHASE_BUSY;
+    }
+
+    /// Bump the heartbeat the monitor's watchdog watches.
+    #[inline]
+    pub fn progress(&mut self) {
+        let h = self.header_mut();
+        // Volatile: the monitor reads it from another PD while we run.
+        // SAFETY: `h.progress` is a valid, aligned field of the mapped header.
+        unsafe {
+            let p = ptr::addr_of_mut!(h.progress);
+            ptr::write_volatile(p, ptr::read_volatile(p).wrapping_add(1));
+        }
+    }
+
+    /// Publish the earliest protocol timeout deadline (0 = none).
+    pub fn set_deadline(&mut self, deadline: u64) {
+        let h = self.header_mut();
+        // SAFETY: as in `progress`.
+        unsafe { ptr::write_volatile(ptr::addr_of_mut!(h.deadline), deadline) };
+    }
+
+    /// The handler is done: clear the in-flight slot (if any) and seal the state.
     pub fn end_request(&mut self) {
         let state_crc = crc::crc32(self.state_bytes());
         let h = self.header_mut();
@@ -514,6 +543,26 @@ impl MonitorRegion {
         } else {
             0
         }
+    }
+
+    /// Heartbeat and busy flag, read while the child may be running (a torn
+    /// read only delays hang detection by one tick).
+    pub fn liveness(&self) -> (bool, u64) {
+        let h = self.base as *const Header;
+        // SAFETY: fields of the mapped, aligned header; any value is valid.
+        unsafe {
+            (
+                ptr::read_volatile(ptr::addr_of!((*h).phase)) != PHASE_IDLE,
+                ptr::read_volatile(ptr::addr_of!((*h).progress)),
+            )
+        }
+    }
+
+    /// The driver's published protocol deadline (0 = none), read while it runs.
+    pub fn deadline(&self) -> u64 {
+        let h = self.base as *const Header;
+        // SAFETY: as in `liveness`.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*h).deadline)) }
     }
 
     /// The last start record (meaningful after the child reported ready).

@@ -271,10 +271,11 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
             }
         }
     }
-    fn reply_pending(&self, msg: &Message) {
-        // The channel of a pending reply is only known to the caller of this
-        // method (the personality checks the reply before handing it over).
-        self.inner.reply_pending(msg)
+    fn reply_pending(&self, ch: Option<Channel>, msg: &Message) {
+        if let Some(ch) = ch {
+            self.check_reply(ch, msg);
+        }
+        self.inner.reply_pending(ch, msg)
     }
     fn debug_puts(&self, s: &str) {
         self.inner.debug_puts(s)
@@ -300,8 +301,7 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
 }
 
 impl<P: Platform, O: Observer> Checked<P, O> {
-    /// Check a reply this PD is about to send on `ch` (used by the personality
-    /// for replies to replayed requests, which bypass [`CheckedHandler`]).
+    /// Check a reply this PD is about to send on `ch`; trap if illegal.
     pub fn check_reply(&self, ch: Channel, reply: &Message) {
         if let Err(v) = self.check(ch, Dir::Out, Kind::Reply, reply) {
             self.own_violation(&v)

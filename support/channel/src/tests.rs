@@ -34,7 +34,7 @@ impl Platform for Recorder {
         self.sent.borrow_mut().push((ch, Kind::Call, msg.label));
         Message::new(msg.label + 100)
     }
-    fn reply_pending(&self, _: &Message) {}
+    fn reply_pending(&self, _: Option<Channel>, _: &Message) {}
     fn debug_puts(&self, _: &str) {}
     fn now_ns(&self) -> u64 {
         0

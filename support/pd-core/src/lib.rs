@@ -192,8 +192,9 @@ pub trait Platform: Clone {
 
     /// Reply to a caller left blocked by an earlier incarnation of this PD (the
     /// kernel keeps the reply object across a restart). Harmless when nobody is
-    /// waiting.
-    fn reply_pending(&self, msg: &Message);
+    /// waiting. `ch` is the channel the call came in on, when known (it is
+    /// used for protocol checking; the reply object itself identifies the caller).
+    fn reply_pending(&self, ch: Option<Channel>, msg: &Message);
 
     /// Write to the debug console (`seL4_DebugPutChar` on seL4).
     fn debug_puts(&self, s: &str);
