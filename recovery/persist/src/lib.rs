@@ -117,7 +117,10 @@ impl Inflight {
             return None;
         }
         let ch = Channel::new(u8::try_from(self.channel).ok()?)?;
-        Some((ch, Message::from_raw(self.label, self.len as usize, self.words)))
+        Some((
+            ch,
+            Message::from_raw(self.label, self.len as usize, self.words),
+        ))
     }
 }
 
@@ -272,7 +275,7 @@ impl StartPath {
 }
 
 fn check_region(base: *mut u8, size: usize, state_size: usize) -> Result<(), RegionError> {
-    if (base as usize) % 64 != 0 {
+    if !(base as usize).is_multiple_of(64) {
         return Err(RegionError::Misaligned);
     }
     let need = STATE_OFFSET + state_size;
@@ -371,6 +374,7 @@ impl<S: Persistent> DriverRegion<S> {
 
     /// Zero the state and write a fresh header (keeping the epoch if the header
     /// was intact, so clients see epochs only grow). Clears the in-flight slot.
+    /// The directive is Cold until [`Self::arm_warm`].
     pub fn format(&mut self) {
         let epoch = if self.header().intact() {
             self.header().epoch
@@ -385,7 +389,9 @@ impl<S: Persistent> DriverRegion<S> {
         h.layout = Self::LAYOUT;
         h.state_size = size_of::<S>() as u64;
         h.epoch = epoch;
-        h.directive = Directive::Warm as u32;
+        // Stays Cold until `arm_warm`: a fault before the start completes
+        // must not warm-start from a half-initialised state.
+        h.directive = Directive::Cold as u32;
         h.phase = PHASE_IDLE;
         h.state_crc = state_crc;
         h.inflight = Inflight::default();

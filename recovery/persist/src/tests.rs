@@ -54,6 +54,12 @@ fn zeroed_region_is_fresh_then_warm_after_format() {
     let mut r = driver::<Counter>(&mut m);
     assert_eq!(r.classify(), StartPath::Fresh(Untrusted::NoMagic));
     r.format();
+    assert_eq!(
+        r.classify(),
+        StartPath::Cold,
+        "not warm until the start completes"
+    );
+    r.arm_warm();
     assert_eq!(r.classify(), StartPath::Warm);
     assert_eq!(monitor(&mut m).validate(), Verdict::Trusted);
 }
@@ -63,6 +69,7 @@ fn state_survives_and_inflight_is_replayable() {
     let mut m = mem();
     let mut r = driver::<Counter>(&mut m);
     r.format();
+    r.arm_warm();
     let ch = Channel::of(3);
     r.begin_request(ch, &msg(7, &[1, 2, 3]));
     r.state().sent = 41;
@@ -85,6 +92,7 @@ fn wild_write_between_requests_is_caught_by_the_state_crc() {
     let mut m = mem();
     let mut r = driver::<Counter>(&mut m);
     r.format();
+    r.arm_warm();
     r.begin_request(Channel::of(0), &msg(1, &[]));
     r.state().sent = 5;
     r.end_request();
@@ -125,7 +133,9 @@ fn corrupt_header_and_inflight_are_detected() {
 #[test]
 fn a_new_layout_treats_the_old_region_as_stale() {
     let mut m = mem();
-    driver::<Counter>(&mut m).format();
+    let mut r = driver::<Counter>(&mut m);
+    r.format();
+    r.arm_warm();
     assert_ne!(layout_id::<Counter>(), layout_id::<CounterV2>());
     assert_eq!(
         driver::<CounterV2>(&mut m).classify(),
@@ -147,6 +157,7 @@ fn cold_wipes_state_but_keeps_the_caller_to_answer() {
     r.format();
     assert_eq!(r.state().sent, 0);
     assert_eq!(r.epoch(), 7, "format keeps the epoch the monitor set");
+    r.arm_warm();
     assert_eq!(r.classify(), StartPath::Warm);
 }
 
@@ -168,7 +179,10 @@ fn tombstone_and_garbage_never_panic() {
         }
         let _ = monitor(&mut m).validate();
         let r = driver::<Counter>(&mut m);
-        assert!(matches!(r.classify(), StartPath::Fresh(_) | StartPath::Cold | StartPath::Tombstone | StartPath::Warm));
+        assert!(matches!(
+            r.classify(),
+            StartPath::Fresh(_) | StartPath::Cold | StartPath::Tombstone | StartPath::Warm
+        ));
         let _ = r.inflight();
     }
 }

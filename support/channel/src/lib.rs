@@ -194,7 +194,12 @@ impl<P: Platform, O: Observer> Checked<P, O> {
     }
 
     fn check(&self, ch: Channel, dir: Dir, kind: Kind, msg: &Message) -> Result<(), Violation> {
-        let ev = Event { ch, dir, kind, msg: *msg };
+        let ev = Event {
+            ch,
+            dir,
+            kind,
+            msg: *msg,
+        };
         let now = self.inner.now_ns();
         match self.observer.try_borrow_mut() {
             Ok(mut o) => o.check(&ev, now),

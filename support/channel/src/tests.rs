@@ -131,11 +131,7 @@ fn illegal_notifications_are_dropped_from_the_set() {
             notified: ChannelSet::EMPTY,
         },
     );
-    h.notified(
-        ChannelSet::EMPTY
-            .with(Channel::of(3))
-            .with(Channel::of(9)),
-    );
+    h.notified(ChannelSet::EMPTY.with(Channel::of(3)).with(Channel::of(9)));
     assert_eq!(h.inner().notified, ChannelSet::EMPTY.with(Channel::of(3)));
 }
 

@@ -144,7 +144,13 @@ pub fn decode(bytes: &[u8]) -> impl Iterator<Item = Entry> + '_ {
 
 /// A deterministic plan: `count` faults at distinct random points in
 /// `1..span`, cycling through `kinds` so every kind occurs, from `seed`.
-pub fn generate(seed: u64, count: usize, span: u64, kinds: &[Kind], out: &mut [(u64, Kind)]) -> usize {
+pub fn generate(
+    seed: u64,
+    count: usize,
+    span: u64,
+    kinds: &[Kind],
+    out: &mut [(u64, Kind)],
+) -> usize {
     let n = count.min(out.len()).min(MAX_ENTRIES);
     if kinds.is_empty() || span < 2 {
         return 0;
@@ -188,7 +194,7 @@ impl Plan {
     }
 
     fn header(&self) -> Option<PlanHeader> {
-        if self.size < 16 || (self.base as usize) % 8 != 0 {
+        if self.size < 16 || !(self.base as usize).is_multiple_of(8) {
             return None;
         }
         // SAFETY: in bounds and aligned (checked above); any bytes are a valid header.
@@ -287,7 +293,9 @@ unsafe fn store(addr: usize) {
 #[cfg(target_arch = "aarch64")]
 unsafe fn load(addr: usize) {
     // SAFETY: caller wants the fault.
-    unsafe { core::arch::asm!("ldr {1}, [{0}]", in(reg) addr, out(reg) _, options(nostack, readonly)) }
+    unsafe {
+        core::arch::asm!("ldr {1}, [{0}]", in(reg) addr, out(reg) _, options(nostack, readonly))
+    }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -299,7 +307,9 @@ unsafe fn store(addr: usize) {
 #[cfg(target_arch = "x86_64")]
 unsafe fn load(addr: usize) {
     // SAFETY: caller wants the fault.
-    unsafe { core::arch::asm!("mov {1}, qword ptr [{0}]", in(reg) addr, out(reg) _, options(nostack, readonly)) }
+    unsafe {
+        core::arch::asm!("mov {1}, qword ptr [{0}]", in(reg) addr, out(reg) _, options(nostack, readonly))
+    }
 }
 
 #[cfg(test)]

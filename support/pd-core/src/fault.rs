@@ -294,9 +294,17 @@ mod tests {
     fn panic_is_recognised_per_arch() {
         let brk = Fault::decode(Arch::Aarch64, label::DEBUG_EXCEPTION, &[0x20_2000, 0, 0, 0]);
         assert_eq!(brk.kind(Arch::Aarch64), FaultKind::Panic);
-        let ud2 = Fault::decode(Arch::X86_64, label::USER_EXCEPTION, &[0x20_3000, 0, 0, 6, 0]);
+        let ud2 = Fault::decode(
+            Arch::X86_64,
+            label::USER_EXCEPTION,
+            &[0x20_3000, 0, 0, 6, 0],
+        );
         assert_eq!(ud2.kind(Arch::X86_64), FaultKind::Panic);
-        let div = Fault::decode(Arch::X86_64, label::USER_EXCEPTION, &[0x20_3000, 0, 0, 0, 0]);
+        let div = Fault::decode(
+            Arch::X86_64,
+            label::USER_EXCEPTION,
+            &[0x20_3000, 0, 0, 0, 0],
+        );
         assert_eq!(div.kind(Arch::X86_64), FaultKind::Exception);
     }
 
@@ -304,7 +312,13 @@ mod tests {
     fn protocol_traps_refine_to_violations() {
         let addr = crate::trap::address(crate::trap::CODE_PROTOCOL, 4, 17);
         let f = Fault::decode(Arch::Aarch64, label::VM_FAULT, &[0x1000, addr, 0, 0]);
-        assert_eq!(f, Fault::ProtocolViolation { channel: 4, label: 17 });
+        assert_eq!(
+            f,
+            Fault::ProtocolViolation {
+                channel: 4,
+                label: 17
+            }
+        );
         assert_eq!(f.kind(Arch::Aarch64), FaultKind::Protocol);
     }
 
