@@ -53,6 +53,8 @@ pub enum InvalidReason {
     OutOfBuffer = 3,
     /// A write with a `seq` older than the last completed one but not equal to it.
     StaleSeq = 4,
+    /// A write outside an open session.
+    NotOpen = 5,
 }
 
 impl InvalidReason {
@@ -62,6 +64,7 @@ impl InvalidReason {
             2 => Self::BadLength,
             3 => Self::OutOfBuffer,
             4 => Self::StaleSeq,
+            5 => Self::NotOpen,
             _ => return None,
         })
     }

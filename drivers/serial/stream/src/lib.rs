@@ -1,0 +1,277 @@
+//! The serial driver: an exactly-once byte stream over any UART, written for
+//! restart (seed 000 §5.2, the parallel-port case, made general).
+//!
+//! Persistent state records the write in progress (`cur_seq`, `cur_pos`) and
+//! the last completed write. `cur_pos` is advanced immediately after each byte
+//! is handed to the UART, with nothing that can fault in between, so a warm
+//! restart resumes the replayed write at the first byte not yet sent: no byte
+//! is lost and none is sent twice. A write whose `seq` is already complete is
+//! acknowledged without output, which makes writes idempotent.
+//!
+//! Fault injection sites sit between bytes and are driven by a plan in a
+//! separate region (see `fault-inject`), keyed by the persistent byte counter.
+//!
+//! What must never happen: a byte sent twice or skipped across a warm restart;
+//! a UART reset on a warm restart.
+#![no_std]
+
+use core::sync::atomic::{compiler_fence, Ordering};
+
+use fault_inject::Plan;
+use pd_core::{Channel, ChannelSet, Message, Platform, Region};
+use persist::Persistent;
+use personality::{Driver, Env, ErrorReply, StartError};
+use serial_api::{InvalidReason, Reply, Request, SerialError};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// What an interrupt was about.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
+pub struct IrqStatus {
+    /// Received data (or receive timeout).
+    pub rx: bool,
+    /// Transmit FIFO below its level.
+    pub tx: bool,
+}
+
+/// A UART's register protocol, as the stream driver needs it.
+pub trait Uart {
+    /// Bring the device to a known configuration (first or cold start).
+    fn init(&self);
+    /// Make the device usable after a warm restart without disturbing bytes in
+    /// flight (no reset, no FIFO flush).
+    fn resume(&self);
+    /// Whether one more byte can be written now.
+    fn tx_ready(&self) -> bool;
+    /// Hand one byte to the transmitter.
+    fn put(&self, byte: u8);
+    /// Take one received byte, if any.
+    fn get(&self) -> Option<u8>;
+    /// Identify and clear the device's interrupt condition.
+    fn irq(&self) -> IrqStatus;
+}
+
+/// How a platform's device becomes a UART (the PD chooses the chip).
+pub trait AttachUart<P: Platform>: Uart + Sized {
+    /// The UART behind `platform`, if the PD has one.
+    fn attach(platform: &P) -> Option<Self>;
+}
+
+/// Channel on which clients call the driver.
+pub const CLIENT: Channel = Channel::of(0);
+/// Channel on which the driver tells the monitor it is serving again.
+pub const MONITOR: Channel = Channel::of(1);
+/// Channel of the UART's interrupt.
+pub const UART_IRQ: Channel = Channel::of(2);
+/// `setvar_vaddr` of the client's shared buffer.
+pub const TX_BUF_SETVAR: &str = "tx_buf";
+/// `setvar_vaddr` of the fault-injection plan.
+pub const FAULT_PLAN_SETVAR: &str = "fault_plan";
+
+/// Size of the received-bytes ring.
+pub const RX_RING: usize = 256;
+
+/// The driver's persistent state.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Debug)]
+pub struct SerialState {
+    /// 1 while a client session is open.
+    pub open: u64,
+    /// Sequence number of the write in progress (0 when none).
+    pub cur_seq: u64,
+    /// Bytes of that write already in the UART.
+    pub cur_pos: u64,
+    /// Last completed write.
+    pub done_seq: u64,
+    /// Its byte count.
+    pub done_count: u64,
+    /// Bytes ever sent (fault-injection counter and statistics).
+    pub total_tx: u64,
+    /// Bytes ever received.
+    pub total_rx: u64,
+    /// Received bytes, a ring indexed by `total_rx`.
+    pub rx: [u8; RX_RING],
+}
+
+// SAFETY: plain integers and bytes, no pointers.
+unsafe impl Persistent for SerialState {
+    const NAME: &'static str = "serial-stream::SerialState";
+    const VERSION: u32 = 1;
+}
+
+/// The serial stream driver over UART `U`.
+pub struct SerialDriver<U> {
+    uart: U,
+    tx_buf: Region,
+    plan: Option<Plan>,
+    persistent_base: *mut u8,
+}
+
+impl<U> SerialDriver<U> {
+    fn new<P: Platform>(env: &Env<P, SerialState>, uart: U) -> Result<Self, StartError> {
+        let p = env.platform();
+        let tx_buf = p.region(TX_BUF_SETVAR).ok_or(StartError::Device)?;
+        let plan = p
+            .region(FAULT_PLAN_SETVAR)
+            // SAFETY: the plan region is mapped read-write for the PD's life.
+            .map(|r| unsafe { Plan::new(r.as_mut_ptr(), r.size) });
+        let persistent_base = p
+            .region(personality::PERSISTENT_SETVAR)
+            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
+        Ok(Self {
+            uart,
+            tx_buf,
+            plan,
+            persistent_base,
+        })
+    }
+}
+
+impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
+    type State = SerialState;
+    const NAME: &'static str = "serial";
+
+    fn init(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
+        let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
+        uart.init();
+        Self::new(env, uart)
+    }
+
+    fn recover(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
+        let st = env.state();
+        // Invariants a wild write inside a request could have broken.
+        if st.cur_seq != 0 && st.cur_seq <= st.done_seq || st.open > 1 {
+            return Err(StartError::Inconsistent);
+        }
+        let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
+        uart.resume();
+        Self::new(env, uart)
+    }
+
+    fn request(&mut self, env: &mut Env<P, SerialState>, _ch: Channel, req: &Message) -> Message {
+        let epoch = env.epoch();
+        match Request::decode(req) {
+            Err(reason) => SerialError::Invalid(reason).encode(),
+            Ok(Request::Open) => {
+                env.state().open = 1;
+                Reply::Opened { epoch }.encode()
+            }
+            Ok(Request::Close) => {
+                env.state().open = 0;
+                Reply::Closed.encode()
+            }
+            Ok(Request::Write { seq, offset, len }) => match self.write(env, seq, offset, len) {
+                Ok(count) => Reply::Written { seq, count }.encode(),
+                Err(reason) => SerialError::Invalid(reason).encode(),
+            },
+        }
+    }
+
+    fn notified(&mut self, env: &mut Env<P, SerialState>, channels: ChannelSet) {
+        if channels.contains(UART_IRQ) {
+            let status = self.uart.irq();
+            if status.rx {
+                while let Some(b) = self.uart.get() {
+                    let st = env.state();
+                    st.rx[(st.total_rx % RX_RING as u64) as usize] = b;
+                    st.total_rx += 1;
+                }
+            }
+            env.platform().irq_ack(UART_IRQ);
+        }
+    }
+
+    fn error_reply(kind: ErrorReply, epoch: u64) -> Message {
+        match kind {
+            ErrorReply::Restarted => SerialError::Restarted { epoch }.encode(),
+            ErrorReply::Stopped => SerialError::Stopped { epoch }.encode(),
+        }
+    }
+
+    fn irq_channels() -> &'static [Channel] {
+        &[UART_IRQ]
+    }
+}
+
+impl<U: Uart> SerialDriver<U> {
+    fn write<P: Platform>(
+        &mut self,
+        env: &mut Env<P, SerialState>,
+        seq: u64,
+        offset: u32,
+        len: u32,
+    ) -> Result<u32, InvalidReason> {
+        let (offset, len) = (offset as usize, len as usize);
+        if offset
+            .checked_add(len)
+            .is_none_or(|end| end > self.tx_buf.size)
+        {
+            return Err(InvalidReason::OutOfBuffer);
+        }
+        {
+            let st = env.state();
+            if st.open == 0 {
+                return Err(InvalidReason::NotOpen);
+            }
+            if seq == st.done_seq {
+                // Already complete (a retry): acknowledge without output.
+                return u32::try_from(st.done_count).map_err(|_| InvalidReason::BadLength);
+            }
+            if seq < st.done_seq {
+                return Err(InvalidReason::StaleSeq);
+            }
+            if st.cur_seq != seq {
+                st.cur_seq = seq;
+                st.cur_pos = 0;
+            }
+            // Otherwise resume: the first `cur_pos` bytes are already out.
+        }
+        let src = self.tx_buf.vaddr as *const u8;
+        loop {
+            let (pos, total) = {
+                let st = env.state();
+                (st.cur_pos as usize, st.total_tx)
+            };
+            if pos >= len {
+                break;
+            }
+            self.inject(env, total);
+            while !self.uart.tx_ready() {
+                core::hint::spin_loop();
+            }
+            // SAFETY: offset + len <= tx_buf.size, checked above; the client
+            // does not touch the buffer while it is blocked in this call.
+            let byte = unsafe { core::ptr::read_volatile(src.add(offset + pos)) };
+            self.uart.put(byte);
+            // The byte is in the UART: record it before anything else can
+            // happen (nothing between here and the store can fault).
+            compiler_fence(Ordering::SeqCst);
+            let st = env.state();
+            st.cur_pos = pos as u64 + 1;
+            st.total_tx = total + 1;
+            env.progress();
+        }
+        let st = env.state();
+        st.done_seq = seq;
+        st.done_count = len as u64;
+        st.cur_seq = 0;
+        st.cur_pos = 0;
+        Ok(len as u32)
+    }
+
+    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, counter: u64) {
+        let Some(plan) = self.plan else { return };
+        if let Some(kind) = plan.due(counter, env.platform().now_ns()) {
+            let base = self.persistent_base;
+            fault_inject::perform(kind, || {
+                if !base.is_null() {
+                    // SAFETY: the persistent region is mapped read-write; byte 0
+                    // is the header magic.
+                    unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
+                }
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
