@@ -30,7 +30,7 @@ impl Uart for LogUart {
     fn tx_ready(&self) -> bool {
         let mut p = self.polls.borrow_mut();
         *p += 1;
-        *p % 2 == 0
+        (*p).is_multiple_of(2)
     }
     fn put(&self, byte: u8) {
         self.out.borrow_mut().push(byte);
