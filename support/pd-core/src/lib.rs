@@ -25,8 +25,9 @@ pub use message::{Message, MSG_WORDS};
 
 use core::fmt;
 
-/// Highest channel identifier Microkit accepts (ids are `0..=MAX_CHANNEL`).
-pub const MAX_CHANNEL: u8 = 62;
+/// Highest channel identifier Microkit accepts (ids are `0..=MAX_CHANNEL`; the
+/// badge bits above are Microkit's endpoint and fault flags).
+pub const MAX_CHANNEL: u8 = 61;
 
 /// A channel identifier, local to the PD that uses it (Microkit `microkit_channel`).
 #[derive(Copy, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -341,17 +342,17 @@ mod tests {
 
     #[test]
     fn channel_range_is_microkits() {
-        assert!(Channel::new(62).is_some());
-        assert!(Channel::new(63).is_none());
+        assert!(Channel::new(61).is_some());
+        assert!(Channel::new(62).is_none());
     }
 
     #[test]
     fn channel_set_iterates_in_order_and_drops_high_bits() {
-        let set = ChannelSet::from_bits((1 << 3) | (1 << 0) | (1 << 62) | (1 << 63));
+        let set = ChannelSet::from_bits((1 << 3) | (1 << 0) | (1 << 61) | (1 << 62) | (1 << 63));
         let mut it = set.iter();
         assert_eq!(it.next(), Some(Channel::of(0)));
         assert_eq!(it.next(), Some(Channel::of(3)));
-        assert_eq!(it.next(), Some(Channel::of(62)));
+        assert_eq!(it.next(), Some(Channel::of(61)));
         assert_eq!(it.next(), None);
         assert!(set.contains(Channel::of(3)));
         assert!(!set.contains(Channel::of(4)));

@@ -1,0 +1,90 @@
+//! The serial driver PD.
+//!
+//! Composes the exactly-once stream driver (`serial-stream`) with the board's
+//! UART (PL011 on qemu_virt_aarch64, 16550 on x86_64_generic), runs it under
+//! the driver personality (persistent state, replay, explicit errors) and puts
+//! the channel layer around everything. Both UART drivers are compiled in and
+//! chosen by the platform's architecture, so one hosted image serves both
+//! boards; on seL4 the unused one costs a few KiB.
+//!
+//! What must never happen: code here that bypasses the channel layer or the
+//! personality.
+#![no_std]
+
+use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
+use ns16550::Ns16550;
+use pd_core::{Arch, DeviceIo, Platform};
+use personality::Personality;
+use pl011::Pl011;
+use serial_stream::{AttachUart, IrqStatus, SerialDriver, Uart, MONITOR};
+
+/// Name of the UART register mapping (Arm) or I/O port range (x86).
+pub const UART_SETVAR: &str = "uart_regs";
+
+/// The board's UART.
+pub enum BoardUart<D: DeviceIo> {
+    /// qemu_virt_aarch64.
+    Pl011(Pl011<D>),
+    /// x86_64_generic.
+    Ns16550(Ns16550<D>),
+}
+
+macro_rules! each {
+    ($self:ident, $u:ident => $e:expr) => {
+        match $self {
+            BoardUart::Pl011($u) => $e,
+            BoardUart::Ns16550($u) => $e,
+        }
+    };
+}
+
+impl<D: DeviceIo> Uart for BoardUart<D> {
+    fn init(&self) {
+        each!(self, u => u.init())
+    }
+    fn resume(&self) {
+        each!(self, u => u.resume())
+    }
+    fn tx_ready(&self) -> bool {
+        each!(self, u => u.tx_ready())
+    }
+    fn put(&self, byte: u8) {
+        each!(self, u => u.put(byte))
+    }
+    fn get(&self) -> Option<u8> {
+        each!(self, u => u.get())
+    }
+    fn irq(&self) -> IrqStatus {
+        each!(self, u => u.irq())
+    }
+}
+
+impl<P: Platform> AttachUart<P> for BoardUart<P::Device> {
+    fn attach(platform: &P) -> Option<Self> {
+        let io = platform.device(UART_SETVAR)?;
+        Some(match platform.arch() {
+            Arch::Aarch64 => BoardUart::Pl011(Pl011::new(io)),
+            Arch::X86_64 => BoardUart::Ns16550(Ns16550::new(io)),
+        })
+    }
+}
+
+/// The driver as a handler, inside the channel layer.
+pub type SerialPd<P> = CheckedHandler<
+    P,
+    NoObserver,
+    Personality<Checked<P, NoObserver>, SerialDriver<BoardUart<<P as Platform>::Device>>>,
+>;
+
+static OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
+
+/// Entry point: start (or restart) the serial driver.
+pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
+    let p = Checked::new(platform, OBSERVER.init(NoObserver));
+    match Personality::start(p.clone(), Some(MONITOR)) {
+        Ok(h) => CheckedHandler::new(p, h),
+        // Without its persistent region the driver cannot honour its
+        // contract: fault, and let the monitor's policy decide.
+        Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
+    }
+}
