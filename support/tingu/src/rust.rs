@@ -1,0 +1,1243 @@
+//! Rust backend: `no_std`, heap-free code for `include!` in a PD crate.
+//!
+//! Per protocol, a module (snake-case protocol name) with label constants
+//! (`label::WRITE`), zerocopy message structs (`msg::Write`, one `u64` field
+//! per argument: the message words), variables (`Vars`), the protocol type
+//! `Proto` implementing `tingu_runtime::Protocol` (transition tables as
+//! `match` arms, guards and actions as functions), state and message index
+//! constants, and a Hubris-style `Server` trait with `dispatch`.
+//!
+//! Per component, `<Name>Channels` (one `Channel` per port) and
+//! `<Name>Observer` implementing `channel::Observer`.
+//!
+//! The consuming crate depends on `tingu-runtime` only (it re-exports
+//! `channel`, `pd_core` and `zerocopy`).
+
+use std::fmt::Write as _;
+
+use crate::ast::{BinOp, UnOp};
+use crate::ir::*;
+
+/// Default number of events an observer remembers.
+pub const DEFAULT_RING: usize = 16;
+
+const RUST_KEYWORDS: &[&str] = &[
+    "as", "break", "const", "continue", "crate", "else", "enum", "extern", "false", "fn", "for",
+    "if", "impl", "in", "let", "loop", "match", "mod", "move", "mut", "pub", "ref", "return",
+    "self", "Self", "static", "struct", "super", "trait", "true", "type", "unsafe", "use", "where",
+    "while", "async", "await", "dyn", "abstract", "become", "box", "do", "final", "macro",
+    "override", "priv", "typeof", "unsized", "virtual", "yield", "try", "gen", "union",
+];
+
+/// A Tingu name as a Rust identifier (keywords get a trailing `_`).
+pub fn ident(name: &str) -> String {
+    if RUST_KEYWORDS.contains(&name) {
+        format!("{name}_")
+    } else {
+        name.to_string()
+    }
+}
+
+fn words(name: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = name.chars().collect();
+    for (i, &c) in chars.iter().enumerate() {
+        if c == '_' {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            continue;
+        }
+        let boundary = c.is_ascii_uppercase()
+            && !cur.is_empty()
+            && (chars
+                .get(i.wrapping_sub(1))
+                .is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+                || chars.get(i + 1).is_some_and(|n| n.is_ascii_lowercase()));
+        if boundary {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `SerialStream` → `serial_stream`.
+pub fn snake(name: &str) -> String {
+    ident(
+        &words(name)
+            .iter()
+            .map(|w| w.to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join("_"),
+    )
+}
+
+/// `startComplete` → `START_COMPLETE`.
+pub fn upper(name: &str) -> String {
+    let s = words(name)
+        .iter()
+        .map(|w| w.to_ascii_uppercase())
+        .collect::<Vec<_>>()
+        .join("_");
+    if s.is_empty() {
+        "_".into()
+    } else {
+        s
+    }
+}
+
+/// `startComplete` / `start_complete` → `StartComplete`.
+pub fn pascal(name: &str) -> String {
+    let s: String = words(name)
+        .iter()
+        .map(|w| {
+            let mut c = w.chars();
+            match c.next() {
+                Some(f) => f.to_ascii_uppercase().to_string() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect();
+    ident(&s)
+}
+
+fn rt_ty(t: ArgType) -> &'static str {
+    match t {
+        ArgType::U8 => "rt::ArgTy::U8",
+        ArgType::U16 => "rt::ArgTy::U16",
+        ArgType::U32 => "rt::ArgTy::U32",
+        ArgType::U64 => "rt::ArgTy::U64",
+        ArgType::I8 => "rt::ArgTy::I8",
+        ArgType::I16 => "rt::ArgTy::I16",
+        ArgType::I32 => "rt::ArgTy::I32",
+        ArgType::I64 => "rt::ArgTy::I64",
+        ArgType::Bool => "rt::ArgTy::Bool",
+    }
+}
+
+fn lit(v: i128) -> String {
+    if v < 0 {
+        format!("({v}i128)")
+    } else {
+        format!("{v}i128")
+    }
+}
+
+fn timers(ops: &[TimerOp]) -> String {
+    let parts: Vec<String> = ops
+        .iter()
+        .map(|o| match o {
+            TimerOp::Arm { slot, ns } => format!("rt::TimerOp::Arm {{ slot: {slot}, ns: {ns} }}"),
+            TimerOp::Disarm { slot } => format!("rt::TimerOp::Disarm {{ slot: {slot} }}"),
+        })
+        .collect();
+    format!("&[{}]", parts.join(", "))
+}
+
+/// Generate Rust for the whole specification.
+pub fn generate(spec: &Spec, sources: &[String]) -> Result<String, String> {
+    // Names must not collide after case conversion.
+    let mut mods: Vec<String> = Vec::new();
+    for p in &spec.protocols {
+        let m = snake(&p.name);
+        if mods.contains(&m) {
+            return Err(format!(
+                "two protocols map to the Rust module `{m}`; rename one"
+            ));
+        }
+        mods.push(m);
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "// @generated by tingu from {}. Do not edit.",
+        sources.join(", ")
+    );
+    let _ = writeln!(out, "//");
+    let _ = writeln!(
+        out,
+        "// Include with `include!(...)`; needs the `tingu-runtime` crate."
+    );
+    for p in &spec.protocols {
+        protocol(&mut out, spec, p)?;
+    }
+    for c in &spec.components {
+        component(&mut out, spec, c)?;
+    }
+    Ok(out)
+}
+
+struct Ctx<'a> {
+    p: &'a Protocol,
+}
+
+impl Ctx<'_> {
+    /// Rust expression (type i128 for ints, bool for bools), using `?` for
+    /// arithmetic failure. Variables read from `vars` (`v` or `n`).
+    fn expr(&self, e: &Expr, args: &[Arg], vars: &str) -> String {
+        match e {
+            Expr::Int(v) => lit(*v),
+            Expr::Bool(b) => b.to_string(),
+            Expr::Var(i) => {
+                let var = &self.p.vars[*i];
+                match var.domain {
+                    Domain::Bool => format!("{vars}.{}", ident(&var.name)),
+                    Domain::Int { .. } => format!("({vars}.{} as i128)", ident(&var.name)),
+                }
+            }
+            Expr::Arg(i) => {
+                let ty = args.get(*i).map_or(ArgType::U64, |a| a.ty);
+                if ty == ArgType::Bool {
+                    format!("(rt::arg(a, {i}, rt::ArgTy::Bool) != 0)")
+                } else {
+                    format!("rt::arg(a, {i}, {})", rt_ty(ty))
+                }
+            }
+            Expr::Unary(UnOp::Neg, x) => format!("rt::ops::neg({})?", self.expr(x, args, vars)),
+            Expr::Unary(UnOp::Not, x) => format!("(!{})", self.expr(x, args, vars)),
+            Expr::Binary(op, a, b) => {
+                let (l, r) = (self.expr(a, args, vars), self.expr(b, args, vars));
+                let f = match op {
+                    BinOp::Add => "add",
+                    BinOp::Sub => "sub",
+                    BinOp::Mul => "mul",
+                    BinOp::Div => "div",
+                    BinOp::Rem => "rem",
+                    _ => return format!("({l} {} {r})", op.symbol()),
+                };
+                format!("rt::ops::{f}({l}, {r})?")
+            }
+        }
+    }
+}
+
+fn msg_info(m: &Message, name: &str, key: Option<usize>) -> String {
+    let tys: Vec<&str> = m.args.iter().map(|a| rt_ty(a.ty)).collect();
+    format!(
+        "rt::MsgInfo {{ name: {name:?}, args: &[{}], key: {} }}",
+        tys.join(", "),
+        key.map_or("rt::NONE".to_string(), |k| k.to_string())
+    )
+}
+
+fn protocol(out: &mut String, spec: &Spec, p: &Protocol) -> Result<(), String> {
+    let m = snake(&p.name);
+    let ctx = Ctx { p };
+    let w = out;
+    let _ = writeln!(w);
+    let _ = writeln!(w, "/// Protocol `{}`.", p.name);
+    let _ = writeln!(
+        w,
+        "#[allow(dead_code, unused_imports, unused_variables, unused_mut, unused_parens, unreachable_patterns, unreachable_code, non_camel_case_types, non_snake_case, clippy::all)]"
+    );
+    let _ = writeln!(w, "pub mod {m} {{");
+    let _ = writeln!(w, "    use ::tingu_runtime as rt;");
+    let _ = writeln!(w, "    use rt::channel::{{Dir, Kind, Reason}};");
+    let _ = writeln!(w, "    use rt::pd_core::Message;");
+    let _ = writeln!(w);
+    // Labels.
+    let _ = writeln!(w, "    /// Wire labels.");
+    let _ = writeln!(w, "    pub mod label {{");
+    for msg in &p.messages {
+        if msg.transport != Transport::Notify {
+            let _ = writeln!(w, "        /// `{}`.", msg.name);
+            let _ = writeln!(
+                w,
+                "        pub const {}: u64 = {:#x};",
+                upper(&msg.name),
+                msg.label
+            );
+        }
+    }
+    let _ = writeln!(w, "    }}");
+    // Message structs.
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    /// Messages with labels: one `u64` field per argument, in word order."
+    );
+    let _ = writeln!(w, "    pub mod msg {{");
+    let _ = writeln!(w, "        use super::rt;");
+    let _ = writeln!(w, "        use rt::pd_core::Message;");
+    let _ = writeln!(
+        w,
+        "        use rt::zerocopy::{{FromBytes, Immutable, IntoBytes, KnownLayout}};"
+    );
+    for (i, msg) in p.messages.iter().enumerate() {
+        if msg.transport == Transport::Notify {
+            continue;
+        }
+        let sname = pascal(&msg.name);
+        let dir = match msg.dir {
+            Dir::In => "in",
+            Dir::Out => "out",
+        };
+        let kind = match msg.transport {
+            Transport::Call => "call",
+            Transport::Reply { .. } => "reply",
+            Transport::Notify => "notify",
+        };
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "        /// `{dir} {}` ({kind}, label {:#x}).",
+            msg.name, msg.label
+        );
+        let _ = writeln!(
+            w,
+            "        #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, FromBytes, IntoBytes, KnownLayout, Immutable)]"
+        );
+        let _ = writeln!(
+            w,
+            "        #[zerocopy(crate = \"::tingu_runtime::zerocopy\")]"
+        );
+        let _ = writeln!(w, "        #[repr(C)]");
+        let _ = writeln!(w, "        pub struct {sname} {{");
+        for a in &msg.args {
+            let _ = writeln!(w, "            /// `{}: {}` (word).", a.name, a.ty.name());
+            let _ = writeln!(w, "            pub {}: u64,", ident(&a.name));
+        }
+        let _ = writeln!(w, "        }}");
+        let _ = writeln!(w);
+        let _ = writeln!(w, "        impl {sname} {{");
+        let _ = writeln!(w, "            /// Wire label.");
+        let _ = writeln!(w, "            pub const LABEL: u64 = {:#x};", msg.label);
+        let params: Vec<String> = msg
+            .args
+            .iter()
+            .map(|a| format!("{}: {}", ident(&a.name), a.ty.name()))
+            .collect();
+        let inits: Vec<String> = msg
+            .args
+            .iter()
+            .map(|a| {
+                let n = ident(&a.name);
+                match a.ty {
+                    ArgType::I8 | ArgType::I16 | ArgType::I32 | ArgType::I64 => {
+                        format!("{n}: {n} as i64 as u64")
+                    }
+                    _ => format!("{n}: {n} as u64"),
+                }
+            })
+            .collect();
+        let _ = writeln!(w, "            /// From typed arguments.");
+        let _ = writeln!(
+            w,
+            "            pub const fn new({}) -> Self {{",
+            params.join(", ")
+        );
+        let _ = writeln!(w, "                Self {{ {} }}", inits.join(", "));
+        let _ = writeln!(w, "            }}");
+        let _ = writeln!(w, "            /// As a channel message.");
+        let _ = writeln!(w, "            pub fn encode(&self) -> Message {{");
+        let _ = writeln!(w, "                let mut m = Message::new(Self::LABEL);");
+        for a in &msg.args {
+            let _ = writeln!(
+                w,
+                "                let _ = m.push(self.{});",
+                ident(&a.name)
+            );
+        }
+        let _ = writeln!(w, "                m");
+        let _ = writeln!(w, "            }}");
+        let _ = writeln!(
+            w,
+            "            /// From a channel message: `None` unless label, arity and every argument's range match."
+        );
+        let _ = writeln!(
+            w,
+            "            pub fn decode(m: &Message) -> Option<Self> {{"
+        );
+        let _ = writeln!(
+            w,
+            "                if m.label != Self::LABEL || !rt::well_formed(&super::MESSAGES[{i}], m.words()) {{"
+        );
+        let _ = writeln!(w, "                    return None;");
+        let _ = writeln!(w, "                }}");
+        let fields: Vec<String> = msg
+            .args
+            .iter()
+            .enumerate()
+            .map(|(k, a)| format!("{}: m.word({k}).unwrap_or(0)", ident(&a.name)))
+            .collect();
+        let _ = writeln!(w, "                Some(Self {{ {} }})", fields.join(", "));
+        let _ = writeln!(w, "            }}");
+        let _ = writeln!(w, "        }}");
+    }
+    let _ = writeln!(w, "    }}");
+    // State and message indices.
+    let _ = writeln!(w);
+    for (i, s) in p.states.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "    /// State `{}`{}.",
+            s.path,
+            if s.is_leaf() {
+                ""
+            } else {
+                " (super-state; never current)"
+            }
+        );
+        let _ = writeln!(w, "    pub const S_{}: u16 = {i};", upper(&s.name));
+    }
+    for (i, msg) in p.messages.iter().enumerate() {
+        let _ = writeln!(w, "    /// Message `{}`.", msg.name);
+        let _ = writeln!(w, "    pub const M_{}: u16 = {i};", upper(&msg.name));
+    }
+    let nown = p.messages.len();
+    for (i, f) in p.foreign.iter().enumerate() {
+        let _ = writeln!(w, "    /// Dependency message `{}`.", f.name);
+        let _ = writeln!(
+            w,
+            "    pub const M_{}: u16 = {};",
+            upper(&f.name.replace('.', "_")),
+            nown + i
+        );
+    }
+    // Message infos.
+    let key_pos = |i: usize| p.key.as_ref().and_then(|k| k.positions.get(i).copied());
+    let mut infos: Vec<String> = p
+        .messages
+        .iter()
+        .enumerate()
+        .map(|(i, msg)| msg_info(msg, &msg.name, key_pos(i)))
+        .collect();
+    for f in &p.foreign {
+        let fm = spec
+            .protocols
+            .get(p.uses.get(f.uses).map_or(usize::MAX, |u| u.protocol))
+            .and_then(|q| q.messages.get(f.msg))
+            .ok_or_else(|| format!("internal: unresolved dependency `{}`", f.name))?;
+        infos.push(msg_info(fm, &f.name, None));
+    }
+    let _ = writeln!(w, "    /// Message descriptions (own, then dependencies).");
+    let _ = writeln!(w, "    pub const MESSAGES: &[rt::MsgInfo] = &[");
+    for i in &infos {
+        let _ = writeln!(w, "        {i},");
+    }
+    let _ = writeln!(w, "    ];");
+    let names: Vec<String> = p.states.iter().map(|s| format!("{:?}", s.path)).collect();
+    let _ = writeln!(w, "    /// State paths.");
+    let _ = writeln!(
+        w,
+        "    pub const STATES: &[&str] = &[{}];",
+        names.join(", ")
+    );
+    // Vars.
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// Protocol variables.");
+    let _ = writeln!(w, "    #[derive(Copy, Clone, Debug, PartialEq, Eq)]");
+    let _ = writeln!(w, "    pub struct Vars {{");
+    for v in &p.vars {
+        let _ = writeln!(w, "        /// `{}: {}`.", v.name, v.domain);
+        let _ = writeln!(
+            w,
+            "        pub {}: {},",
+            ident(&v.name),
+            v.domain.storage().name()
+        );
+    }
+    let _ = writeln!(w, "    }}");
+    let inits: Vec<String> = p
+        .vars
+        .iter()
+        .map(|v| {
+            let val = match v.init {
+                Value::Int(x) => x.to_string(),
+                Value::Bool(b) => b.to_string(),
+            };
+            format!("{}: {val}", ident(&v.name))
+        })
+        .collect();
+    let _ = writeln!(w, "    /// Variables at creation.");
+    let _ = writeln!(
+        w,
+        "    pub const INIT_VARS: Vars = Vars {{ {} }};",
+        inits.join(", ")
+    );
+    // Guards and actions, per declared transition.
+    for (di, d) in p.declared.iter().enumerate() {
+        let args = p.trigger_args(spec, d.trigger);
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    /// `{}` in `{}`.",
+            d.label.replace('`', "'"),
+            p.states[d.source].name
+        );
+        let _ = writeln!(w, "    #[inline]");
+        let _ = writeln!(
+            w,
+            "    fn d{di}(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {{"
+        );
+        if let Some(g) = &d.guard {
+            let _ = writeln!(w, "        if !({}) {{", ctx.expr(g, args, "v"));
+            let _ = writeln!(w, "            return None;");
+            let _ = writeln!(w, "        }}");
+        }
+        let _ = writeln!(w, "        let mut n = *v;");
+        let mut spawn = "None".to_string();
+        for a in &d.actions {
+            match a {
+                Action::Assign { var, value } => {
+                    let v = &p.vars[*var];
+                    let e = ctx.expr(value, args, "n");
+                    match v.domain {
+                        Domain::Bool => {
+                            let _ = writeln!(w, "        n.{} = {e};", ident(&v.name));
+                        }
+                        Domain::Int { min, max } => {
+                            let _ = writeln!(
+                                w,
+                                "        n.{} = rt::in_range({e}, {}, {})? as {};",
+                                ident(&v.name),
+                                lit(min),
+                                lit(max),
+                                v.domain.storage().name()
+                            );
+                        }
+                    }
+                }
+                Action::Spawn { subport, key } => {
+                    let sp = &p.subports[*subport];
+                    let kty = spec.protocols[sp.protocol]
+                        .key
+                        .as_ref()
+                        .map_or(ArgType::U64, |k| k.ty);
+                    let Domain::Int { min, max } = kty.domain() else {
+                        return Err("internal: bool key".into());
+                    };
+                    let e = ctx.expr(key, args, "n");
+                    let _ = writeln!(
+                        w,
+                        "        let key = rt::in_range({e}, {}, {})? as i64 as u64;",
+                        lit(min),
+                        lit(max)
+                    );
+                    // Signed keys travel sign-extended, like their words.
+                    spawn = format!("Some(({subport}, key))");
+                }
+            }
+        }
+        let _ = writeln!(w, "        Some((n, {spawn}))");
+        let _ = writeln!(w, "    }}");
+    }
+    // Protocol impl.
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// The protocol, for `tingu_runtime::Port`.");
+    let _ = writeln!(w, "    #[derive(Copy, Clone, Debug, Default)]");
+    let _ = writeln!(w, "    pub struct Proto;");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    impl rt::Protocol for Proto {{");
+    let _ = writeln!(w, "        type Vars = Vars;");
+    let _ = writeln!(w, "        const NAME: &'static str = {:?};", p.name);
+    let _ = writeln!(w, "        const STATES: &'static [&'static str] = STATES;");
+    let finals: Vec<String> = p.states.iter().map(|s| s.is_final.to_string()).collect();
+    let _ = writeln!(
+        w,
+        "        const FINAL: &'static [bool] = &[{}];",
+        finals.join(", ")
+    );
+    let _ = writeln!(w, "        const INITIAL: u16 = {};", p.initial);
+    let _ = writeln!(
+        w,
+        "        const INITIAL_TIMERS: &'static [rt::TimerOp] = {};",
+        timers(&p.initial_timers)
+    );
+    let _ = writeln!(w, "        const INIT_VARS: Vars = INIT_VARS;");
+    let _ = writeln!(
+        w,
+        "        const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(w, "        #[inline]");
+    let _ = writeln!(
+        w,
+        "        fn classify(dir: Dir, kind: Kind, label: u64) -> Option<u16> {{"
+    );
+    let _ = writeln!(w, "            match (dir, kind, label) {{");
+    for (i, msg) in p.messages.iter().enumerate() {
+        let d = match msg.dir {
+            Dir::In => "Dir::In",
+            Dir::Out => "Dir::Out",
+        };
+        let (k, l) = match msg.transport {
+            Transport::Call => ("Kind::Call", format!("{:#x}", msg.label)),
+            Transport::Reply { .. } => ("Kind::Reply", format!("{:#x}", msg.label)),
+            Transport::Notify => ("Kind::Notify", "_".to_string()),
+        };
+        let _ = writeln!(w, "                ({d}, {k}, {l}) => Some({i}),");
+    }
+    let _ = writeln!(w, "                _ => None,");
+    let _ = writeln!(w, "            }}");
+    let _ = writeln!(w, "        }}");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "        #[inline]");
+    let _ = writeln!(
+        w,
+        "        fn fire(state: u16, msg: u16, a: &[u64], v: &Vars) -> Result<rt::Fired<Vars>, Reason> {{"
+    );
+    let _ = writeln!(w, "            match (state, msg) {{");
+    // Group flat transitions by (from, trigger) preserving order.
+    let mut groups: Vec<((StateId, u16), Vec<&Transition>)> = Vec::new();
+    for t in &p.transitions {
+        let mi = match t.trigger {
+            Trigger::Own(m) => m,
+            Trigger::Foreign(f) => nown + f,
+        };
+        let key = (t.from, u16::try_from(mi).unwrap_or(u16::MAX));
+        match groups.iter_mut().find(|g| g.0 == key) {
+            Some(g) => g.1.push(t),
+            None => groups.push((key, vec![t])),
+        }
+    }
+    for ((from, mi), ts) in &groups {
+        let _ = writeln!(w, "                ({from}, {mi}) => {{");
+        let mut tail = "Err(Reason::GuardFailed)".to_string();
+        for t in ts {
+            let d = &p.declared[t.decl];
+            let fired = |vars: &str, spawn: &str| {
+                format!(
+                    "rt::Fired {{ to: {}, vars: {vars}, timers: {}, spawn: {spawn} }}",
+                    t.to,
+                    timers(&t.timers)
+                )
+            };
+            if d.guard.is_none() && d.actions.is_empty() {
+                // Always enabled (the checker allows no other transition
+                // here whose guard could overlap): it ends the arm.
+                tail = format!("Ok({})", fired("*v", "None"));
+                break;
+            }
+            let _ = writeln!(
+                w,
+                "                    if let Some((n, s)) = d{}(a, v) {{",
+                t.decl
+            );
+            let _ = writeln!(w, "                        return Ok({});", fired("n", "s"));
+            let _ = writeln!(w, "                    }}");
+        }
+        let _ = writeln!(w, "                    {tail}");
+        let _ = writeln!(w, "                }}");
+    }
+    let _ = writeln!(w, "                _ => Err(Reason::NotAllowed),");
+    let _ = writeln!(w, "            }}");
+    let _ = writeln!(w, "        }}");
+    let _ = writeln!(w, "    }}");
+    // Server trait.
+    let calls: Vec<&Message> = p
+        .messages
+        .iter()
+        .filter(|m| m.dir == Dir::In && m.transport == Transport::Call)
+        .collect();
+    if !calls.is_empty() {
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    /// Server side of `{}` (the port's owner): one method per `in` call; each returns the reply.",
+            p.name
+        );
+        let _ = writeln!(w, "    pub trait Server {{");
+        for c in &calls {
+            let _ = writeln!(w, "        /// Handle `{}`.", c.name);
+            let _ = writeln!(
+                w,
+                "        fn {}(&mut self, m: msg::{}) -> Message;",
+                snake(&c.name),
+                pascal(&c.name)
+            );
+        }
+        let _ = writeln!(w, "    }}");
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    /// Decode a request and call the matching `Server` method; `None` if it is not a well-formed `in` call."
+        );
+        let _ = writeln!(
+            w,
+            "    pub fn dispatch<S: Server>(s: &mut S, m: &Message) -> Option<Message> {{"
+        );
+        let _ = writeln!(w, "        match m.label {{");
+        for c in &calls {
+            let _ = writeln!(
+                w,
+                "            label::{} => Some(s.{}(msg::{}::decode(m)?)),",
+                upper(&c.name),
+                snake(&c.name),
+                pascal(&c.name)
+            );
+        }
+        let _ = writeln!(w, "            _ => None,");
+        let _ = writeln!(w, "        }}");
+        let _ = writeln!(w, "    }}");
+    }
+    let _ = writeln!(w, "}}");
+    Ok(())
+}
+
+struct SubField {
+    field: String,
+    proto_mod: String,
+    bound: u32,
+    base: usize,
+    sub_index: usize,
+    name: String,
+    protocol: String,
+}
+
+fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String> {
+    let name = pascal(&c.name);
+    let obs = format!("{name}Observer");
+    let chans = format!("{name}Channels");
+    let infos_name = format!("{}_PORTS", upper(&c.name));
+    let w = out;
+    let nports = c.ports.len();
+    // Subport fields, numbered after the ports.
+    let mut subs: Vec<Vec<SubField>> = Vec::new();
+    let mut base = nports;
+    for port in &c.ports {
+        let p = &spec.protocols[port.protocol];
+        let mut v = Vec::new();
+        for (si, s) in p.subports.iter().enumerate() {
+            let sp = &spec.protocols[s.protocol];
+            v.push(SubField {
+                field: format!("{}_{}", snake(&port.name), snake(&s.name)),
+                proto_mod: snake(&sp.name),
+                bound: s.bound,
+                base,
+                sub_index: si,
+                name: format!("{}.{}", port.name, s.name),
+                protocol: sp.name.clone(),
+            });
+            base += s.bound as usize;
+        }
+        subs.push(v);
+    }
+    if base >= usize::from(u16::MAX) {
+        return Err(format!("component `{}` has too many ports", c.name));
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "/// Channels of component `{}`'s ports (each port on its own channel).",
+        c.name
+    );
+    let _ = writeln!(w, "#[derive(Copy, Clone, Debug, PartialEq, Eq)]");
+    let _ = writeln!(w, "pub struct {chans} {{");
+    for port in &c.ports {
+        let _ = writeln!(
+            w,
+            "    /// Port `{}` ({}{}).",
+            port.name,
+            if port.mirror { "mirror " } else { "" },
+            spec.protocols[port.protocol].name
+        );
+        let _ = writeln!(
+            w,
+            "    pub {}: ::tingu_runtime::pd_core::Channel,",
+            snake(&port.name)
+        );
+    }
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "/// Names of `{}`'s ports, then subport templates (observer numbering).",
+        c.name
+    );
+    let _ = writeln!(
+        w,
+        "pub static {infos_name}: &[::tingu_runtime::PortInfo] = &["
+    );
+    for port in &c.ports {
+        let p = &spec.protocols[port.protocol];
+        let m = snake(&p.name);
+        let _ = writeln!(
+            w,
+            "    ::tingu_runtime::PortInfo {{ name: {:?}, protocol: {:?}, states: {m}::STATES, messages: {m}::MESSAGES, instances: 1 }},",
+            port.name, p.name
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "    ::tingu_runtime::PortInfo {{ name: {:?}, protocol: {:?}, states: {m}::STATES, messages: {m}::MESSAGES, instances: {} }},",
+            s.name,
+            s.protocol,
+            s.bound,
+            m = s.proto_mod
+        );
+    }
+    let _ = writeln!(w, "];");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "/// Protocol observer of component `{}`: checks every message on its ports.",
+        c.name
+    );
+    let _ = writeln!(w, "///");
+    let _ = writeln!(w, "/// Port numbers in violations: {}.", {
+        let mut parts: Vec<String> = c
+            .ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| format!("{i} = `{}`", p.name))
+            .collect();
+        for s in subs.iter().flatten() {
+            parts.push(format!(
+                "{}..{} = `{}` instances",
+                s.base,
+                s.base + s.bound as usize,
+                s.name
+            ));
+        }
+        parts.join(", ")
+    });
+    let _ = writeln!(w, "/// `N` is how many recent events the report shows.");
+    let _ = writeln!(w, "#[allow(dead_code)]");
+    let _ = writeln!(w, "pub struct {obs}<const N: usize = {DEFAULT_RING}> {{");
+    let _ = writeln!(w, "    channels: {chans},");
+    for port in &c.ports {
+        let _ = writeln!(
+            w,
+            "    {}: ::tingu_runtime::Port<{}::Proto>,",
+            snake(&port.name),
+            snake(&spec.protocols[port.protocol].name)
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "    {}: ::tingu_runtime::SubPorts<{}::Proto, {}>,",
+            s.field, s.proto_mod, s.bound
+        );
+    }
+    let _ = writeln!(w, "    ring: ::tingu_runtime::Ring<N>,");
+    let _ = writeln!(w, "}}");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "/// Outcome of one check, before it is recorded.");
+    let _ = writeln!(w, "struct {name}Step {{ port: u16, msg: u16, from: u16, to: u16, r: Result<(), (u16, ::tingu_runtime::channel::Reason)> }}");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "#[allow(dead_code, unused_variables, unused_mut, clippy::all)]"
+    );
+    let _ = writeln!(w, "impl<const N: usize> {obs}<N> {{");
+    let _ = writeln!(w, "    /// Port names, in observer numbering.");
+    let _ = writeln!(
+        w,
+        "    pub const PORTS: &'static [::tingu_runtime::PortInfo] = {infos_name};"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    /// An observer with every protocol in its initial state at `now_ns`; `Err` names two ports given the same channel."
+    );
+    let _ = writeln!(
+        w,
+        "    pub fn new(channels: {chans}, now_ns: u64) -> Result<Self, (&'static str, &'static str)> {{"
+    );
+    if nports > 1 {
+        let _ = writeln!(
+            w,
+            "        let chs = [{}];",
+            c.ports
+                .iter()
+                .map(|p| format!("(channels.{}, {:?})", snake(&p.name), p.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = writeln!(w, "        for (i, a) in chs.iter().enumerate() {{");
+        let _ = writeln!(w, "            for b in &chs[i + 1..] {{");
+        let _ = writeln!(w, "                if a.0 == b.0 {{");
+        let _ = writeln!(w, "                    return Err((a.1, b.1));");
+        let _ = writeln!(w, "                }}");
+        let _ = writeln!(w, "            }}");
+        let _ = writeln!(w, "        }}");
+    }
+    let _ = writeln!(w, "        Ok(Self {{");
+    let _ = writeln!(w, "            channels,");
+    for port in &c.ports {
+        let _ = writeln!(
+            w,
+            "            {}: ::tingu_runtime::Port::new(now_ns),",
+            snake(&port.name)
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "            {}: ::tingu_runtime::SubPorts::new(),",
+            s.field
+        );
+    }
+    let _ = writeln!(w, "            ring: ::tingu_runtime::Ring::new(),");
+    let _ = writeln!(w, "        }})");
+    let _ = writeln!(w, "    }}");
+    // Accessors.
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let _ = writeln!(w);
+        let _ = writeln!(w, "    /// Protocol instance of port `{}`.", port.name);
+        let _ = writeln!(
+            w,
+            "    pub fn {f}(&self) -> &::tingu_runtime::Port<{}::Proto> {{ &self.{f} }}",
+            snake(&spec.protocols[port.protocol].name)
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(w);
+        let _ = writeln!(w, "    /// Live instances of subport `{}`.", s.name);
+        let _ = writeln!(
+            w,
+            "    pub fn {f}(&self) -> &::tingu_runtime::SubPorts<{}::Proto, {}> {{ &self.{f} }}",
+            s.proto_mod,
+            s.bound,
+            f = s.field
+        );
+    }
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// The channels this observer is bound to.");
+    let _ = writeln!(
+        w,
+        "    pub fn channels(&self) -> &{chans} {{ &self.channels }}"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// Recent events.");
+    let _ = writeln!(
+        w,
+        "    pub fn ring(&self) -> &::tingu_runtime::Ring<N> {{ &self.ring }}"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    /// Whether every port's protocol has terminated and no subport is live (the component is finished)."
+    );
+    let fins: Vec<String> = c
+        .ports
+        .iter()
+        .map(|p| format!("self.{}.terminated()", snake(&p.name)))
+        .chain(
+            subs.iter()
+                .flatten()
+                .map(|s| format!("self.{}.live() == 0", s.field)),
+        )
+        .collect();
+    let _ = writeln!(
+        w,
+        "    pub fn is_finished(&self) -> bool {{ {} }}",
+        if fins.is_empty() {
+            "true".into()
+        } else {
+            fins.join(" && ")
+        }
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    /// The first port whose timeout state has expired at `now_ns` (observer numbering), if any."
+    );
+    let _ = writeln!(
+        w,
+        "    pub fn expired(&self, now_ns: u64) -> Option<u16> {{"
+    );
+    for (i, port) in c.ports.iter().enumerate() {
+        let _ = writeln!(
+            w,
+            "        if self.{}.deadline().is_some_and(|d| now_ns >= d) {{ return Some({i}); }}",
+            snake(&port.name)
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(w, "        for (slot, _, p) in self.{}.iter() {{", s.field);
+        let _ = writeln!(
+            w,
+            "            if p.deadline().is_some_and(|d| now_ns >= d) {{ return Some({} + slot as u16); }}",
+            s.base
+        );
+        let _ = writeln!(w, "        }}");
+    }
+    let _ = writeln!(w, "        None");
+    let _ = writeln!(w, "    }}");
+    // Spawn helpers per port with subports.
+    for (pi, port) in c.ports.iter().enumerate() {
+        if subs[pi].is_empty() {
+            continue;
+        }
+        let f = snake(&port.name);
+        let vars = format!("{}::Vars", snake(&spec.protocols[port.protocol].name));
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    fn spawn_check_{f}(&self, x: &::tingu_runtime::Fired<{vars}>) -> Result<Option<(u16, usize, u64)>, (u16, ::tingu_runtime::channel::Reason)> {{"
+        );
+        let _ = writeln!(
+            w,
+            "        let Some((sub, key)) = x.spawn else {{ return Ok(None) }};"
+        );
+        let _ = writeln!(w, "        let slot = match sub {{");
+        for s in &subs[pi] {
+            let _ = writeln!(
+                w,
+                "            {} => self.{}.can_spawn(key),",
+                s.sub_index, s.field
+            );
+        }
+        let _ = writeln!(w, "            _ => Err(::tingu_runtime::SubError::Full),");
+        let _ = writeln!(w, "        }};");
+        let _ = writeln!(
+            w,
+            "        slot.map(|s| Some((sub, s, key))).map_err(|_| ({pi}, ::tingu_runtime::channel::Reason::NotAllowed))"
+        );
+        let _ = writeln!(w, "    }}");
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    fn spawn_{f}(&mut self, s: Option<(u16, usize, u64)>, now: u64) {{"
+        );
+        let _ = writeln!(w, "        match s {{");
+        for s in &subs[pi] {
+            let _ = writeln!(
+                w,
+                "            Some(({}, slot, key)) => self.{}.spawn(slot, key, now),",
+                s.sub_index, s.field
+            );
+        }
+        let _ = writeln!(w, "            _ => {{}}");
+        let _ = writeln!(w, "        }}");
+        let _ = writeln!(w, "    }}");
+    }
+    // Per-port fire with dependencies.
+    for (pi, port) in c.ports.iter().enumerate() {
+        let f = snake(&port.name);
+        let _ = writeln!(w);
+        let _ = writeln!(
+            w,
+            "    fn fire_{f}(&mut self, m: u16, a: &[u64], now: u64) -> Result<(), (u16, ::tingu_runtime::channel::Reason)> {{"
+        );
+        let _ = writeln!(w, "        use ::tingu_runtime::channel::Reason;");
+        let _ = writeln!(
+            w,
+            "        let x = self.{f}.prepare(m, a, now).map_err(|e| ({pi}, e))?;"
+        );
+        let has_sub = |i: usize| !subs[i].is_empty();
+        let own_spawn_check = if has_sub(pi) {
+            format!("let sx = self.spawn_check_{f}(&x)?;")
+        } else {
+            String::new()
+        };
+        let own_spawn_do = if has_sub(pi) {
+            format!("self.spawn_{f}(sx, now);")
+        } else {
+            String::new()
+        };
+        let cons: Vec<&Constraint> = c.constraints.iter().filter(|k| k.port == pi).collect();
+        if !cons.is_empty() {
+            let _ = writeln!(w, "        match m {{");
+            for k in cons {
+                let _ = writeln!(w, "            {} => {{", k.msg);
+                for (j, (q, fi)) in k.by.iter().enumerate() {
+                    let qf = snake(&c.ports[*q].name);
+                    let qp = &spec.protocols[c.ports[*q].protocol];
+                    let idx = qp.messages.len() + fi;
+                    let _ = writeln!(
+                        w,
+                        "                let y{j} = if self.{qf}.terminated() {{ None }} else {{ Some(self.{qf}.prepare({idx}, a, now).map_err(|e| ({q}, if e == Reason::Timeout {{ e }} else {{ Reason::DependencyRefused }}))?) }};"
+                    );
+                    if has_sub(*q) {
+                        let _ = writeln!(
+                            w,
+                            "                let sy{j} = match &y{j} {{ Some(y) => self.spawn_check_{qf}(y)?, None => None }};"
+                        );
+                    }
+                }
+                if !own_spawn_check.is_empty() {
+                    let _ = writeln!(w, "                {own_spawn_check}");
+                }
+                let _ = writeln!(w, "                self.{f}.commit(&x, now);");
+                if !own_spawn_do.is_empty() {
+                    let _ = writeln!(w, "                {own_spawn_do}");
+                }
+                for (j, (q, _)) in k.by.iter().enumerate() {
+                    let qf = snake(&c.ports[*q].name);
+                    let _ = writeln!(
+                        w,
+                        "                if let Some(y) = y{j} {{ self.{qf}.commit(&y, now); }}"
+                    );
+                    if has_sub(*q) {
+                        let _ = writeln!(w, "                self.spawn_{qf}(sy{j}, now);");
+                    }
+                }
+                let _ = writeln!(w, "                return Ok(());");
+                let _ = writeln!(w, "            }}");
+            }
+            let _ = writeln!(w, "            _ => {{}}");
+            let _ = writeln!(w, "        }}");
+        }
+        if !own_spawn_check.is_empty() {
+            let _ = writeln!(w, "        {own_spawn_check}");
+        }
+        let _ = writeln!(w, "        self.{f}.commit(&x, now);");
+        if !own_spawn_do.is_empty() {
+            let _ = writeln!(w, "        {own_spawn_do}");
+        }
+        let _ = writeln!(w, "        let _ = Reason::NotAllowed;");
+        let _ = writeln!(w, "        Ok(())");
+        let _ = writeln!(w, "    }}");
+    }
+    // step.
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    fn step(&mut self, ev: &::tingu_runtime::channel::Event, now: u64) -> {name}Step {{"
+    );
+    let _ = writeln!(
+        w,
+        "        use ::tingu_runtime::{{self as rt, channel::Reason, Protocol as _}};"
+    );
+    let _ = writeln!(w, "        let a = ev.msg.words();");
+    for (pi, port) in c.ports.iter().enumerate() {
+        let f = snake(&port.name);
+        let pm = snake(&spec.protocols[port.protocol].name);
+        let dir = if port.mirror {
+            "rt::flip(ev.dir)"
+        } else {
+            "ev.dir"
+        };
+        let _ = writeln!(w, "        if ev.ch == self.channels.{f} {{");
+        let _ = writeln!(w, "            let dir = {dir};");
+        let _ = writeln!(w, "            let from = self.{f}.state();");
+        let _ = writeln!(
+            w,
+            "            if let Some(m) = {pm}::Proto::classify(dir, ev.kind, ev.msg.label) {{"
+        );
+        let _ = writeln!(w, "                let r = self.fire_{f}(m, a, now);");
+        let _ = writeln!(
+            w,
+            "                return {name}Step {{ port: {pi}, msg: m, from, to: self.{f}.state(), r }};"
+        );
+        let _ = writeln!(w, "            }}");
+        for s in &subs[pi] {
+            let _ = writeln!(
+                w,
+                "            if let Some(m) = {}::Proto::classify(dir, ev.kind, ev.msg.label) {{",
+                s.proto_mod
+            );
+            let _ = writeln!(
+                w,
+                "                let (slot, from, to, r) = self.{}.route(m, a, now);",
+                s.field
+            );
+            let _ = writeln!(
+                w,
+                "                let port = {} + slot.unwrap_or(0) as u16;",
+                s.base
+            );
+            let _ = writeln!(
+                w,
+                "                return {name}Step {{ port, msg: m, from, to, r: r.map_err(|e| (port, e)) }};"
+            );
+            let _ = writeln!(w, "            }}");
+        }
+        let _ = writeln!(
+            w,
+            "            return {name}Step {{ port: {pi}, msg: rt::NONE, from, to: from, r: Err(({pi}, Reason::UnknownMessage)) }};"
+        );
+        let _ = writeln!(w, "        }}");
+    }
+    let _ = writeln!(
+        w,
+        "        {name}Step {{ port: rt::NONE, msg: rt::NONE, from: rt::NONE, to: rt::NONE, r: Ok(()) }}"
+    );
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w, "}}");
+    // Observer impl.
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "impl<const N: usize> ::tingu_runtime::channel::Observer for {obs}<N> {{"
+    );
+    let _ = writeln!(
+        w,
+        "    fn check(&mut self, ev: &::tingu_runtime::channel::Event, now_ns: u64) -> Result<(), ::tingu_runtime::channel::Violation> {{"
+    );
+    let _ = writeln!(w, "        let s = self.step(ev, now_ns);");
+    let _ = writeln!(w, "        if s.port == ::tingu_runtime::NONE {{");
+    let _ = writeln!(w, "            // Not one of this component's channels (an IRQ, the timer): not ours to check.");
+    let _ = writeln!(w, "            return Ok(());");
+    let _ = writeln!(w, "        }}");
+    let _ = writeln!(w, "        self.ring.push(::tingu_runtime::Record {{ t: now_ns, ev: *ev, port: s.port, msg: s.msg, from: s.from, to: s.to, verdict: s.r.err().map(|e| e.1) }});");
+    let _ = writeln!(
+        w,
+        "        s.r.map_err(|(port, reason)| ::tingu_runtime::channel::Violation {{ event: *ev, port, reason }})"
+    );
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    fn deadline(&self) -> Option<u64> {{");
+    let _ = writeln!(w, "        let mut d: Option<u64> = None;");
+    for port in &c.ports {
+        let _ = writeln!(
+            w,
+            "        if let Some(x) = self.{}.deadline() {{ d = Some(d.map_or(x, |d| d.min(x))); }}",
+            snake(&port.name)
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "        if let Some(x) = self.{}.deadline() {{ d = Some(d.map_or(x, |d| d.min(x))); }}",
+            s.field
+        );
+    }
+    let _ = writeln!(w, "        d");
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {{"
+    );
+    let _ = writeln!(
+        w,
+        "        writeln!(w, \"protocol observer of component `{}`:\")?;",
+        c.name
+    );
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let _ = writeln!(
+            w,
+            "        write!(w, \"  port {} ({}{}) on ch{{}}: \", self.channels.{f}.index())?;",
+            port.name,
+            if port.mirror { "mirror " } else { "" },
+            spec.protocols[port.protocol].name
+        );
+        let _ = writeln!(w, "        self.{f}.write_state(w)?;");
+        let _ = writeln!(w, "        w.write_str(\"\\n\")?;");
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "        for (slot, key, p) in self.{}.iter() {{",
+            s.field
+        );
+        let _ = writeln!(
+            w,
+            "            write!(w, \"  subport {}[{{}}] key {{}} ({}): \", slot, key)?;",
+            s.name, s.protocol
+        );
+        let _ = writeln!(w, "            p.write_state(w)?;");
+        let _ = writeln!(w, "            w.write_str(\"\\n\")?;");
+        let _ = writeln!(w, "        }}");
+    }
+    let _ = writeln!(
+        w,
+        "        ::tingu_runtime::write_ring(w, {infos_name}, &self.ring)"
+    );
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w, "}}");
+    Ok(())
+}
