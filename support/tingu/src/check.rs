@@ -53,6 +53,8 @@ struct Scope<'a> {
 struct Checker<'s> {
     diags: &'s mut Vec<Diag>,
     consts: HashMap<String, Value>,
+    /// Constants of the protocol being checked.
+    local: HashMap<String, Value>,
 }
 
 /// Check parsed files and build the IR. Errors (and warnings) go to `diags`;
@@ -61,6 +63,7 @@ pub fn check(files: &[ast::File], diags: &mut Vec<Diag>) -> Spec {
     let mut c = Checker {
         diags,
         consts: HashMap::new(),
+        local: HashMap::new(),
     };
     c.run(files)
 }
@@ -115,6 +118,13 @@ struct ProtoSkeleton {
 }
 
 impl<'s> Checker<'s> {
+    fn error_count(&self) -> usize {
+        self.diags
+            .iter()
+            .filter(|d| d.severity == crate::diag::Severity::Error)
+            .count()
+    }
+
     fn err(&mut self, span: Span, msg: impl Into<String>) {
         self.diags.push(Diag::error(span, msg));
     }
@@ -488,6 +498,7 @@ impl<'s> Checker<'s> {
         proto_ids: &HashMap<String, ProtoId>,
     ) -> Protocol {
         let skel = &skels[me];
+        let errors_before = self.error_count();
         let mut local: HashMap<String, Value> = HashMap::new();
         for cd in &p.consts {
             if local.contains_key(&cd.name.name) {
@@ -743,6 +754,7 @@ impl<'s> Checker<'s> {
         };
         proto.states = b.states.clone();
         // Transitions as declared.
+        self.local = local;
         let mut declared: Vec<DeclaredTransition> = Vec::new();
         for (src, t) in &b.decls {
             if let Some(d) = self.transition(t, *src, &mut proto, &b, skels, me) {
@@ -777,8 +789,13 @@ impl<'s> Checker<'s> {
                 .max()
                 .unwrap_or(0);
             flatten(&mut proto);
-            self.reachability(&proto);
-            self.determinism(&proto);
+            // Whole-protocol rules only make sense if every transition and
+            // state was understood (a dropped transition would make its
+            // target look unreachable).
+            if self.error_count() == errors_before {
+                self.reachability(&proto);
+                self.determinism(&proto);
+            }
         }
         proto
     }
@@ -1040,7 +1057,7 @@ impl<'s> Checker<'s> {
                 }
             }
         }
-        let local: HashMap<String, Value> = HashMap::new();
+        let local = std::mem::take(&mut self.local);
         let consts = std::mem::take(&mut self.consts);
         let vars = proto.vars.clone();
         let scope = Scope {
@@ -1155,6 +1172,7 @@ impl<'s> Checker<'s> {
             }
         }
         self.consts = consts;
+        self.local = local;
         let target = match b.names.get(&t.target.name) {
             Some(&s) => Some(s),
             None => {
@@ -1371,7 +1389,10 @@ impl<'s> Checker<'s> {
 
     fn subport_rules(&mut self, p: &ast::Protocol, me: ProtoId, spec: &Spec) {
         let proto = &spec.protocols[me];
-        for (s, decl) in proto.subports.iter().zip(&p.subports) {
+        for s in &proto.subports {
+            let Some(decl) = p.subports.iter().find(|d| d.name.name == s.name) else {
+                continue;
+            };
             let sub = &spec.protocols[s.protocol];
             if sub.key.is_none() {
                 let d = Diag::error(

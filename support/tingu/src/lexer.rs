@@ -219,6 +219,11 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Token> {
             }
             let Some(v) = value else {
                 diags.push(Diag::error(sp(start, i), "number too large"));
+                // Keep a token so the parser stays in step.
+                out.push(Token {
+                    tok: Tok::Int(u128::MAX),
+                    span: sp(start, i),
+                });
                 continue;
             };
             if suffix.is_empty() {
@@ -240,6 +245,10 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Token> {
                             "unknown suffix `{suffix}` on a number (durations use s, ms, us or ns)"
                         ),
                     ));
+                    out.push(Token {
+                        tok: Tok::Int(v),
+                        span: sp(start, i),
+                    });
                     continue;
                 }
             };
@@ -248,7 +257,13 @@ pub fn lex(file: FileId, text: &str, diags: &mut Vec<Diag>) -> Vec<Token> {
                     tok: Tok::Duration(ns),
                     span: sp(start, i),
                 }),
-                None => diags.push(Diag::error(sp(start, i), "duration too long")),
+                None => {
+                    diags.push(Diag::error(sp(start, i), "duration too long"));
+                    out.push(Token {
+                        tok: Tok::Duration(u64::MAX),
+                        span: sp(start, i),
+                    });
+                }
             }
             continue;
         }

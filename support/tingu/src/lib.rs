@@ -164,7 +164,14 @@ fn finish(
     files: Vec<ast::File>,
     mut diags: Vec<Diag>,
 ) -> Result<Compiled, Diagnostics> {
-    let spec = check::check(&files, &mut diags);
+    // After a syntax error the tree is incomplete: semantic errors would
+    // mostly be echoes of it, so report the syntax errors alone.
+    let syntax_ok = !diags.iter().any(|d| d.severity == Severity::Error);
+    let spec = if syntax_ok {
+        check::check(&files, &mut diags)
+    } else {
+        ir::Spec::default()
+    };
     diag::sort(&mut diags);
     diags.dedup();
     if diags.iter().any(|d| d.severity == Severity::Error) {

@@ -12,6 +12,9 @@ use crate::lexer::{Tok, Token};
 /// Deepest nesting of expressions or states accepted (keeps recursion bounded).
 pub const MAX_DEPTH: usize = 64;
 
+/// Longest chain of one kind of operator (`a + b + ...`) in one expression.
+pub const MAX_CHAIN: usize = 256;
+
 struct Parser<'a> {
     toks: &'a [Token],
     pos: usize,
@@ -632,7 +635,12 @@ impl<'a> Parser<'a> {
 
     fn or_expr(&mut self) -> PResult<Expr> {
         let mut l = self.and_expr()?;
+        let mut n = 0;
         while self.eat(&Tok::OrOr) {
+            n += 1;
+            if n > MAX_CHAIN {
+                return self.error("expression too long");
+            }
             let r = self.and_expr()?;
             let s = l.span().to(r.span());
             l = Expr::Binary(BinOp::Or, Box::new(l), Box::new(r), s);
@@ -642,7 +650,12 @@ impl<'a> Parser<'a> {
 
     fn and_expr(&mut self) -> PResult<Expr> {
         let mut l = self.cmp_expr()?;
+        let mut n = 0;
         while self.eat(&Tok::AndAnd) {
+            n += 1;
+            if n > MAX_CHAIN {
+                return self.error("expression too long");
+            }
             let r = self.cmp_expr()?;
             let s = l.span().to(r.span());
             l = Expr::Binary(BinOp::And, Box::new(l), Box::new(r), s);
@@ -675,7 +688,12 @@ impl<'a> Parser<'a> {
 
     fn add_expr(&mut self) -> PResult<Expr> {
         let mut l = self.mul_expr()?;
+        let mut n = 0;
         loop {
+            n += 1;
+            if n > MAX_CHAIN {
+                return self.error("expression too long");
+            }
             let op = match self.peek() {
                 Tok::Plus => BinOp::Add,
                 Tok::Minus => BinOp::Sub,
@@ -690,7 +708,12 @@ impl<'a> Parser<'a> {
 
     fn mul_expr(&mut self) -> PResult<Expr> {
         let mut l = self.unary()?;
+        let mut n = 0;
         loop {
+            n += 1;
+            if n > MAX_CHAIN {
+                return self.error("expression too long");
+            }
             let op = match self.peek() {
                 Tok::Star => BinOp::Mul,
                 Tok::Slash => BinOp::Div,
