@@ -84,6 +84,8 @@ struct Child {
     last_progress: u64,
     stalled_since: Option<u64>,
     restarts: u64,
+    /// Epoch whose completed start has been logged.
+    logged_epoch: Option<u64>,
 }
 
 /// Counters, for the summary line and tests.
@@ -148,6 +150,7 @@ impl<P: Platform> Monitor<P> {
                 last_progress: 0,
                 stalled_since: None,
                 restarts: 0,
+                logged_epoch: None,
             });
         }
         if children.len() > MAX_CHILDREN {
@@ -205,6 +208,9 @@ impl<P: Platform> Monitor<P> {
 
     /// Handle a fault (or hang) of child `id` at `now`.
     fn handle(&mut self, idx: usize, fault: Fault, now: u64) {
+        // A restart that completed but whose `ready` we have not processed yet
+        // (the new fault overtook the notification): log it first.
+        self.ready(idx);
         let arch = self.p.arch();
         let injected = self.plan.and_then(|p| p.last_fired());
         let Some(c) = self.children[idx].as_mut() else {
@@ -292,7 +298,8 @@ impl<P: Platform> Monitor<P> {
         }
     }
 
-    /// The child reported `ready`: log how the restart went.
+    /// The child reported `ready` (or may have, see `handle`): log how the
+    /// start went, once per epoch.
     fn ready(&mut self, idx: usize) {
         let now = self.p.now_ns();
         let Some(c) = self.children[idx].as_mut() else {
@@ -302,6 +309,14 @@ impl<P: Platform> Monitor<P> {
             return;
         };
         let rec = region.start_record();
+        if rec.epoch != c.epoch
+            || c.logged_epoch == Some(rec.epoch)
+            || rec.t_entry < c.timing.t_fault
+        {
+            // Not (yet) a completed start of the current epoch, or logged already.
+            return;
+        }
+        c.logged_epoch = Some(rec.epoch);
         if c.last_fault.is_none() {
             // First boot.
             c.last_progress = region.liveness().1;

@@ -233,3 +233,27 @@ fn protocol_traps_are_reported_as_violations() {
         console(&mon)
     );
 }
+
+#[test]
+fn a_restart_overtaken_by_the_next_fault_is_still_logged() {
+    let (mon, drv, mut m) = setup();
+    mon.set_now(1000 * MS);
+    m.fault(ChildId(0), &vm_fault());
+    drv.set_now(1001 * MS);
+    drop(Personality::<_, Idle>::start(drv.clone(), Some(Channel::of(1))).expect("restart"));
+    // The next fault arrives before the monitor sees `ready`.
+    mon.set_now(1003 * MS);
+    m.fault(ChildId(0), &vm_fault());
+    let log = console(&mon);
+    let restarted = log.find("restarted: warm start epoch 1").expect("logged");
+    let second = log.find("fault #2").expect("second fault");
+    assert!(restarted < second, "{log}");
+    // The late `ready` does not log epoch 1 twice.
+    m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
+    assert_eq!(
+        console(&mon)
+            .matches("restarted: warm start epoch 1")
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,233 @@
+//! The system's image for the hosted runtime, and its command-line front end.
+//!
+//! As an image, it holds the same three PDs as the seL4 image (`monitor.elf`,
+//! `serial.elf`, `client.elf`); the hosted runtime starts one process per PD
+//! from it. As a program, it launches the system described by `system.xml`:
+//!
+//! ```text
+//! selfheal-hosted demo  [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
+//! selfheal-hosted run   [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
+//! selfheal-hosted plan  [--frames N] [--faults N] [--seed S] [--kinds k,..] -o FILE
+//! selfheal-hosted config --frames N [--seed S] -o FILE
+//! ```
+//!
+//! `demo` prints a readable recovery log and a summary, and checks the stream;
+//! `run` streams the raw console to stdout; `plan` and `config` write the
+//! fault-plan and stream-config region images that the seL4 build prefills.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use fault_inject::Kind;
+use hosted::{Board, Console, LaunchConfig, System};
+use zerocopy::IntoBytes;
+
+fn main() -> ExitCode {
+    hosted::image_main(&[
+        hosted::PdImage {
+            program: "monitor.elf",
+            entry: hosted::pd_entry!(pd_monitor::init),
+        },
+        hosted::PdImage {
+            program: "serial.elf",
+            entry: hosted::pd_entry!(pd_serial::init),
+        },
+        hosted::PdImage {
+            program: "client.elf",
+            entry: hosted::pd_entry!(pd_client::init),
+        },
+    ]);
+    match cli(std::env::args().skip(1).collect()) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("selfheal-hosted: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Options shared by the subcommands.
+struct Opts {
+    board: Board,
+    system: PathBuf,
+    frames: u32,
+    faults: usize,
+    seed: u64,
+    kinds: Vec<Kind>,
+    out: Option<PathBuf>,
+    timeout: Duration,
+}
+
+fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        board: Board::QemuVirtAarch64,
+        system: PathBuf::from("system.xml"),
+        frames: 16_384,
+        faults: 24,
+        seed: 1,
+        kinds: Kind::ALL[..4].to_vec(),
+        out: None,
+        timeout: Duration::from_secs(120),
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut val = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{a} needs a value"))
+        };
+        match a.as_str() {
+            "--board" => {
+                let v = val()?;
+                o.board = Board::from_name(&v).ok_or_else(|| format!("unknown board {v:?}"))?;
+            }
+            "--system" => o.system = PathBuf::from(val()?),
+            "--frames" => o.frames = val()?.parse().map_err(|e| format!("--frames: {e}"))?,
+            "--faults" => o.faults = val()?.parse().map_err(|e| format!("--faults: {e}"))?,
+            "--seed" => o.seed = val()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--timeout" => {
+                o.timeout =
+                    Duration::from_secs(val()?.parse().map_err(|e| format!("--timeout: {e}"))?)
+            }
+            "--kinds" => {
+                o.kinds = val()?
+                    .split(',')
+                    .map(|k| Kind::from_name(k).ok_or_else(|| format!("unknown fault kind {k:?}")))
+                    .collect::<Result<_, _>>()?
+            }
+            "-o" | "--out" => o.out = Some(PathBuf::from(val()?)),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    Ok(o)
+}
+
+/// The fault plan for a stream of `frames` frames.
+fn plan_bytes(o: &Opts) -> Vec<u8> {
+    let span = o.frames as u64 * 64;
+    let mut entries = vec![(0, Kind::Panic); o.faults.min(fault_inject::MAX_ENTRIES)];
+    let n = fault_inject::generate(o.seed, o.faults, span, &o.kinds, &mut entries);
+    let mut bytes = vec![0u8; fault_inject::PLAN_BYTES];
+    let len = fault_inject::encode(&entries[..n], &mut bytes);
+    bytes.truncate(len.max(16));
+    bytes
+}
+
+fn config_bytes(o: &Opts) -> Vec<u8> {
+    pd_client::StreamConfig {
+        frames: o.frames,
+        seed: o.seed,
+        ..pd_client::StreamConfig::DEFAULT
+    }
+    .as_bytes()
+    .to_vec()
+}
+
+fn launch(o: &Opts, console: Console) -> Result<System, String> {
+    let image = std::env::current_exe().map_err(|e| format!("own executable: {e}"))?;
+    let mut cfg = LaunchConfig::new(&o.system, o.board, image);
+    cfg.console = console;
+    cfg.prefill = vec![
+        ("fault_plan".to_string(), plan_bytes(o)),
+        ("stream_config".to_string(), config_bytes(o)),
+    ];
+    System::launch(cfg).map_err(|e| e.to_string())
+}
+
+fn cli(args: Vec<String>) -> Result<ExitCode, String> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return Err("usage: selfheal-hosted demo|run|plan|config [options] (see docs)".into());
+    };
+    let o = parse(rest)?;
+    match cmd.as_str() {
+        "demo" => demo(&o),
+        "run" => {
+            let sys = launch(&o, Console::Stdout)?;
+            std::thread::sleep(o.timeout);
+            drop(sys);
+            Ok(ExitCode::SUCCESS)
+        }
+        "plan" => write_out(&o, &plan_bytes(&o)),
+        "config" => write_out(&o, &config_bytes(&o)),
+        other => Err(format!("unknown command {other:?}")),
+    }
+}
+
+fn write_out(o: &Opts, bytes: &[u8]) -> Result<ExitCode, String> {
+    let path = o.out.as_ref().ok_or("-o FILE is required")?;
+    std::fs::write(path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn demo(o: &Opts) -> Result<ExitCode, String> {
+    println!(
+        "selfheal demo: board {}, {} frames ({} KiB), {} injected faults ({}), seed {}",
+        o.board.name(),
+        o.frames,
+        o.frames as u64 * 64 / 1024,
+        o.faults,
+        o.kinds
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        o.seed
+    );
+    let started = Instant::now();
+    let sys = launch(o, Console::Capture)?;
+    let mut shown = 0;
+    let done = loop {
+        let console = sys.console();
+        let diags = system_tests::split(&console).diags;
+        for d in &diags[shown.min(diags.len())..] {
+            println!("  {d}");
+        }
+        shown = diags.len();
+        if diags
+            .iter()
+            .any(|d| d.starts_with("client: stream done") || d.contains("stream abandoned"))
+        {
+            break true;
+        }
+        if started.elapsed() > o.timeout {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let elapsed = started.elapsed();
+    let console = sys.console();
+    drop(sys);
+    if !done {
+        println!("demo: timed out after {:?}", o.timeout);
+        return Ok(ExitCode::FAILURE);
+    }
+    let expect = system_tests::Expect::default();
+    match system_tests::check_run(&console, &expect) {
+        Ok((v, log)) => {
+            let mut totals: Vec<u64> = log.restarts.iter().map(|r| r.us[4]).collect();
+            totals.sort_unstable();
+            println!("summary:");
+            println!(
+                "  stream      {} frames, {} bytes, exact (every byte once, in order) in {:.2} s",
+                v.frames,
+                v.bytes,
+                elapsed.as_secs_f64()
+            );
+            println!("  faults      {} {:?}", log.faults.len(), log.kinds());
+            let warm = log.restarts.iter().filter(|r| r.path == "warm").count();
+            println!(
+                "  restarts    {} ({} warm), fault->serving p50 {} us, p99 {} us",
+                log.restarts.len(),
+                warm,
+                system_tests::percentile(&totals, 50.0),
+                system_tests::percentile(&totals, 99.0)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(f) => {
+            println!("demo: FAILED: {f}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
