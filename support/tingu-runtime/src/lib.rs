@@ -19,7 +19,6 @@ pub use pd_core;
 pub use zerocopy;
 
 use channel::{Dir, Event, Kind, Reason};
-use pd_core::{Channel, Message};
 
 /// Most nested timeout states one protocol instance tracks.
 pub const MAX_TIMERS: usize = 4;
@@ -176,6 +175,8 @@ pub struct Port<P: Protocol> {
     state: u16,
     vars: P::Vars,
     deadlines: [u64; MAX_TIMERS],
+    /// Earliest of `deadlines` (`u64::MAX` if none), kept so a check costs one compare.
+    next_deadline: u64,
 }
 
 impl<P: Protocol> Clone for Port<P> {
@@ -202,6 +203,7 @@ impl<P: Protocol> Port<P> {
             state: P::INITIAL,
             vars: P::INIT_VARS,
             deadlines: [0; MAX_TIMERS],
+            next_deadline: u64::MAX,
         };
         p.apply_timers(P::INITIAL_TIMERS, now);
         p
@@ -238,13 +240,7 @@ impl<P: Protocol> Port<P> {
     /// Earliest armed timeout, if any.
     #[inline]
     pub fn deadline(&self) -> Option<u64> {
-        let mut d = u64::MAX;
-        for &x in &self.deadlines {
-            if x != 0 && x < d {
-                d = x;
-            }
-        }
-        (d != u64::MAX).then_some(d)
+        (self.next_deadline != u64::MAX).then_some(self.next_deadline)
     }
 
     /// Check message `msg` with words `args` at `now`; nothing changes.
@@ -259,10 +255,8 @@ impl<P: Protocol> Port<P> {
         if self.terminated() {
             return Err(Reason::Terminated);
         }
-        if let Some(d) = self.deadline() {
-            if now >= d {
-                return Err(Reason::Timeout);
-            }
+        if now >= self.next_deadline {
+            return Err(Reason::Timeout);
         }
         P::fire(self.state, msg, args, &self.vars)
     }
@@ -276,6 +270,9 @@ impl<P: Protocol> Port<P> {
     }
 
     fn apply_timers(&mut self, ops: &[TimerOp], now: u64) {
+        if ops.is_empty() {
+            return;
+        }
         for op in ops {
             match *op {
                 TimerOp::Arm { slot, ns } => {
@@ -290,6 +287,13 @@ impl<P: Protocol> Port<P> {
                 }
             }
         }
+        let mut d = u64::MAX;
+        for &x in &self.deadlines {
+            if x != 0 && x < d {
+                d = x;
+            }
+        }
+        self.next_deadline = d;
     }
 
     /// Write `state` (and variables, deadline) on one line.
@@ -452,13 +456,27 @@ pub fn port_info(infos: &'static [PortInfo], port: u16) -> Option<(&'static Port
     None
 }
 
-/// One checked event.
+/// Words of a message kept in a [`Record`] (the rest are elided in reports;
+/// fewer words keep the per-check cost down).
+pub const RECORD_WORDS: usize = 3;
+
+/// One checked event, compactly.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Record {
     /// When (ns).
     pub t: u64,
-    /// The event.
-    pub ev: Event,
+    /// Message label.
+    pub label: u64,
+    /// The first [`RECORD_WORDS`] words.
+    pub words: [u64; RECORD_WORDS],
+    /// Number of words the message had.
+    pub len: u8,
+    /// Channel index.
+    pub ch: u8,
+    /// Direction (seen from this PD).
+    pub dir: Dir,
+    /// Transport.
+    pub kind: Kind,
     /// Port (observer numbering), or [`NONE`].
     pub port: u16,
     /// Message index in the port's protocol, or [`NONE`] if unknown.
@@ -475,18 +493,47 @@ impl Record {
     /// An empty record.
     pub const EMPTY: Record = Record {
         t: 0,
-        ev: Event {
-            ch: Channel::of(0),
-            dir: Dir::In,
-            kind: Kind::Notify,
-            msg: Message::new(0),
-        },
+        label: 0,
+        words: [0; RECORD_WORDS],
+        len: 0,
+        ch: 0,
+        dir: Dir::In,
+        kind: Kind::Notify,
         port: NONE,
         msg: NONE,
         from: NONE,
         to: NONE,
         verdict: None,
     };
+
+    /// The record of `ev` checked at `t`.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        t: u64,
+        ev: &Event,
+        port: u16,
+        msg: u16,
+        from: u16,
+        to: u16,
+        verdict: Option<Reason>,
+    ) -> Self {
+        let raw = ev.msg.raw_words();
+        Record {
+            t,
+            label: ev.msg.label,
+            words: [raw[0], raw[1], raw[2]],
+            len: ev.msg.len() as u8,
+            ch: ev.ch.index(),
+            dir: ev.dir,
+            kind: ev.kind,
+            port,
+            msg,
+            from,
+            to,
+            verdict,
+        }
+    }
 }
 
 /// The last `N` events, overwritten in a circle.
@@ -515,15 +562,15 @@ impl<const N: usize> Ring<N> {
     /// Add a record, dropping the oldest if full.
     #[inline]
     pub fn push(&mut self, r: Record) {
-        if N == 0 {
-            return;
-        }
         if let Some(slot) = self.buf.get_mut(self.next) {
             *slot = r;
-        }
-        self.next = if self.next + 1 >= N { 0 } else { self.next + 1 };
-        if self.len < N {
-            self.len += 1;
+            self.next += 1;
+            if self.next == N {
+                self.next = 0;
+            }
+            if self.len < N {
+                self.len += 1;
+            }
         }
     }
 
@@ -566,13 +613,13 @@ pub fn write_record(w: &mut dyn fmt::Write, infos: &'static [PortInfo], r: &Reco
     match info {
         Some((i, n)) if i.instances > 1 || is_template(i) => write!(w, " {}[{}]", i.name, n)?,
         Some((i, _)) => write!(w, " {}", i.name)?,
-        None => write!(w, " ch{}", r.ev.ch.index())?,
+        None => write!(w, " ch{}", r.ch)?,
     }
-    let sigil = match r.ev.dir {
+    let sigil = match r.dir {
         Dir::In => '?',
         Dir::Out => '!',
     };
-    let kind = match r.ev.kind {
+    let kind = match r.kind {
         Kind::Call => "call",
         Kind::Reply => "reply",
         Kind::Notify => "notify",
@@ -582,13 +629,17 @@ pub fn write_record(w: &mut dyn fmt::Write, infos: &'static [PortInfo], r: &Reco
         .map(|m| m.name);
     match name {
         Some(n) => write!(w, " {sigil}{n}(")?,
-        None => write!(w, " {sigil}{kind} label {:#x} (", r.ev.msg.label)?,
+        None => write!(w, " {sigil}{kind} label {:#x} (", r.label)?,
     }
-    for (k, word) in r.ev.msg.words().iter().enumerate() {
+    let shown = usize::from(r.len).min(RECORD_WORDS);
+    for (k, word) in r.words[..shown].iter().enumerate() {
         if k > 0 {
             w.write_str(", ")?;
         }
         write!(w, "{word}")?;
+    }
+    if usize::from(r.len) > RECORD_WORDS {
+        w.write_str(", ...")?;
     }
     w.write_str(")")?;
     if name.is_some() {

@@ -1171,7 +1171,7 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
     let _ = writeln!(w, "            // Not one of this component's channels (an IRQ, the timer): not ours to check.");
     let _ = writeln!(w, "            return Ok(());");
     let _ = writeln!(w, "        }}");
-    let _ = writeln!(w, "        self.ring.push(::tingu_runtime::Record {{ t: now_ns, ev: *ev, port: s.port, msg: s.msg, from: s.from, to: s.to, verdict: s.r.err().map(|e| e.1) }});");
+    let _ = writeln!(w, "        self.ring.push(::tingu_runtime::Record::new(now_ns, ev, s.port, s.msg, s.from, s.to, s.r.err().map(|e| e.1)));");
     let _ = writeln!(
         w,
         "        s.r.map_err(|(port, reason)| ::tingu_runtime::channel::Violation {{ event: *ev, port, reason }})"

@@ -903,7 +903,7 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialObserver<N> {
             // Not one of this component's channels (an IRQ, the timer): not ours to check.
             return Ok(());
         }
-        self.ring.push(::tingu_runtime::Record { t: now_ns, ev: *ev, port: s.port, msg: s.msg, from: s.from, to: s.to, verdict: s.r.err().map(|e| e.1) });
+        self.ring.push(::tingu_runtime::Record::new(now_ns, ev, s.port, s.msg, s.from, s.to, s.r.err().map(|e| e.1)));
         s.r.map_err(|(port, reason)| ::tingu_runtime::channel::Violation { event: *ev, port, reason })
     }
 
@@ -1049,7 +1049,7 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialClientObserver
             // Not one of this component's channels (an IRQ, the timer): not ours to check.
             return Ok(());
         }
-        self.ring.push(::tingu_runtime::Record { t: now_ns, ev: *ev, port: s.port, msg: s.msg, from: s.from, to: s.to, verdict: s.r.err().map(|e| e.1) });
+        self.ring.push(::tingu_runtime::Record::new(now_ns, ev, s.port, s.msg, s.from, s.to, s.r.err().map(|e| e.1)));
         s.r.map_err(|(port, reason)| ::tingu_runtime::channel::Violation { event: *ev, port, reason })
     }
 
@@ -1195,7 +1195,7 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for MonitorObserver<N> {
             // Not one of this component's channels (an IRQ, the timer): not ours to check.
             return Ok(());
         }
-        self.ring.push(::tingu_runtime::Record { t: now_ns, ev: *ev, port: s.port, msg: s.msg, from: s.from, to: s.to, verdict: s.r.err().map(|e| e.1) });
+        self.ring.push(::tingu_runtime::Record::new(now_ns, ev, s.port, s.msg, s.from, s.to, s.r.err().map(|e| e.1)));
         s.r.map_err(|(port, reason)| ::tingu_runtime::channel::Violation { event: *ev, port, reason })
     }
 
