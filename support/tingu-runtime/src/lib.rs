@@ -146,6 +146,8 @@ pub trait Protocol: 'static {
     const INITIAL_TIMERS: &'static [TimerOp];
     /// Variables at creation.
     const INIT_VARS: Self::Vars;
+    /// Whether the protocol declares variables (reports show them if so).
+    const HAS_VARS: bool = true;
     /// Messages: own ones first, then other ports' messages this protocol
     /// constrains (dependencies).
     const MESSAGES: &'static [MsgInfo];
@@ -302,7 +304,9 @@ impl<P: Protocol> Port<P> {
         if self.terminated() {
             w.write_str(" (terminated)")?;
         }
-        write!(w, " vars {:?}", self.vars)?;
+        if P::HAS_VARS {
+            write!(w, " {:?}", self.vars)?;
+        }
         if let Some(d) = self.deadline() {
             w.write_str(" timeout at ")?;
             write_time(w, d)?;

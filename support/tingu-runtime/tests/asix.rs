@@ -377,9 +377,9 @@ fn report_shows_states_and_trace() {
     o.report(&mut s).expect("fmt");
     let expected = "\
 protocol observer of component `asix`:
-  port lc (Lifecycle) on ch1: alive.starting vars Vars timeout at 6.000000000s
-  port pm (PowerManagement) on ch2: init vars Vars { power_level: 0 }
-  port usb (UsbInterface) on ch3: ready vars Vars { open_pipes: 0 }
+  port lc (Lifecycle) on ch1: alive.starting timeout at 6.000000000s
+  port pm (PowerManagement) on ch2: init Vars { power_level: 0 }
+  port usb (UsbInterface) on ch3: ready Vars { open_pipes: 0 }
 last 2 events (oldest first):
   t=1.000000000s lc ?start() [call]: init -> alive.starting
   t=2.000000000s pm ?sleep(2) [call]: REFUSED in init (not allowed in this state)

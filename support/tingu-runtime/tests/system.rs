@@ -435,3 +435,4 @@ fn attached_to_a_pd_through_the_channel_layer() {
     assert_eq!(cell.borrow().client().state_name(), "open");
     assert_eq!(cell.borrow().ring().len(), 5);
 }
+

@@ -550,6 +550,7 @@ fn protocol(out: &mut String, spec: &Spec, p: &Protocol) -> Result<(), String> {
         timers(&p.initial_timers)
     );
     let _ = writeln!(w, "        const INIT_VARS: Vars = INIT_VARS;");
+    let _ = writeln!(w, "        const HAS_VARS: bool = {};", !p.vars.is_empty());
     let _ = writeln!(
         w,
         "        const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;"

@@ -98,3 +98,13 @@ fn system_specs_check() {
     .collect();
     assert_eq!(labels, want);
 }
+
+#[test]
+fn docs_first_example_compiles() {
+    let doc = std::fs::read_to_string(root().join("docs/tingu.md")).expect("docs/tingu.md");
+    let start = doc.find("```tingu\nconst D0").expect("example") + "```tingu\n".len();
+    let len = doc[start..].find("```").expect("closing fence");
+    let c = tingu::compile_sources(&[("doc.tingu", &doc[start..start + len])]);
+    let c = c.unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(c.spec.components[0].name, "asix");
+}

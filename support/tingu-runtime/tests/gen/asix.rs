@@ -274,6 +274,7 @@ pub mod lifecycle {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = false;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -572,6 +573,7 @@ pub mod power_management {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = true;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -812,6 +814,7 @@ pub mod usb_interface {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = true;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -1077,6 +1080,7 @@ pub mod usb_pipe {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = false;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]

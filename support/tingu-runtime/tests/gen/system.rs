@@ -504,6 +504,7 @@ pub mod serial_stream {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = false;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -669,6 +670,7 @@ pub mod lifecycle {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = false;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -755,6 +757,7 @@ pub mod control {
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
+        const HAS_VARS: bool = false;
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
