@@ -257,6 +257,7 @@ fn boot_pd(boot: &str, images: &[PdImage]) -> Result<Never, String> {
     }));
     RUNTIME.store((rt as *const Runtime).cast_mut(), SeqCst);
     install_panic_hook();
+    models::set_single_threaded(sys::getpid());
     me.run_state.store(run::RUNNING, SeqCst);
     me.boot_status.store(shm::boot::OK, SeqCst);
     sys::eventfd_signal(rt.kernel);

@@ -262,8 +262,9 @@ pub struct UartState {
     pub tx_head: AtomicU32,
     /// Bytes in the TX FIFO.
     pub tx_count: AtomicU32,
-    /// Bytes taken by the model thread and not yet written to the console.
-    pub shifting: AtomicU32,
+    /// Console descriptor + 1 that transmitted bytes go to (0: none; the
+    /// bytes are then only handed back to the caller, as in unit tests).
+    pub sink_fd: AtomicI32,
     /// RX FIFO ring.
     pub rx: [AtomicU8; 64],
     /// RX ring head (next to read).

@@ -561,11 +561,14 @@ mod uart {
             }
             let mut got = Vec::new();
             if self.arm {
+                // Clear first, then drain: data arriving after the drain
+                // raises the interrupt again (clearing after the drain
+                // could drop a receive timeout for bytes left in the FIFO).
                 let mis = self.dev.read32(MIS);
+                self.dev.write32(ICR, mis);
                 while self.dev.read32(FR) & FR_RXFE == 0 {
                     got.push(self.dev.read32(DR) as u8);
                 }
-                self.dev.write32(ICR, mis);
             } else {
                 let _iir = self.dev.read8(FCR);
                 while self.dev.read8(LSR) & LSR_DR != 0 {

@@ -42,9 +42,31 @@ pub struct Locked<'a> {
     wake_model: bool,
 }
 
+thread_local! {
+    static TID: std::cell::Cell<i32> = const { std::cell::Cell::new(0) };
+}
+
+/// The thread id of a single-threaded PD process, set once at boot.
+static PROCESS_TID: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Declare this process single-threaded (a PD): lock owners are its pid.
+pub(crate) fn set_single_threaded(pid: i32) {
+    PROCESS_TID.store(pid, SeqCst);
+}
+
+/// This thread's id, cached (a register access must not cost a syscall).
 fn gettid() -> i32 {
-    // SAFETY: plain syscall without arguments.
-    unsafe { libc::syscall(libc::SYS_gettid) as i32 }
+    let t = PROCESS_TID.load(std::sync::atomic::Ordering::Relaxed);
+    if t != 0 {
+        return t;
+    }
+    TID.with(|t| {
+        if t.get() == 0 {
+            // SAFETY: plain syscall without arguments.
+            t.set(unsafe { libc::syscall(libc::SYS_gettid) as i32 });
+        }
+        t.get()
+    })
 }
 
 /// Take the lock of `st`. The holder id is the thread id, so the kernel can
@@ -220,11 +242,23 @@ impl Locked<'_> {
 pub fn read(kind: UartKind, ctl: &Control, offset: usize, width: pd_core::Width) -> u32 {
     let st = state(kind, ctl);
     let mut l = lock(ctl, st);
-    let v = match kind {
-        UartKind::Pl011 => pl011::read(&mut l, offset, width),
-        UartKind::Ns16550 => ns16550::read(&mut l, offset),
+    let (v, side_effect) = match kind {
+        UartKind::Pl011 => (
+            pl011::read(&mut l, offset, width),
+            offset & !3 == pl011::off::DR,
+        ),
+        UartKind::Ns16550 => (
+            ns16550::read(&mut l, offset),
+            matches!(
+                offset,
+                ns16550::off::DATA | ns16550::off::IIR_FCR | ns16550::off::LSR
+            ),
+        ),
     };
-    evaluate(kind, &l);
+    // Only reads with side effects can change the interrupt output.
+    if side_effect {
+        evaluate(kind, &l);
+    }
     v
 }
 
@@ -262,14 +296,19 @@ pub fn state(kind: UartKind, ctl: &Control) -> &UartState {
 }
 
 /// Put the UART in its reset state and set its IRQ route.
-pub fn reset(kind: UartKind, ctl: &Control, route: Option<crate::world::IrqRoute>) {
+pub fn reset(
+    kind: UartKind,
+    ctl: &Control,
+    route: Option<crate::world::IrqRoute>,
+    sink: Option<std::os::fd::RawFd>,
+) {
     let st = state(kind, ctl);
     for r in &st.regs {
         r.store(0, SeqCst);
     }
     st.tx_count.store(0, SeqCst);
     st.rx_count.store(0, SeqCst);
-    st.shifting.store(0, SeqCst);
+    st.sink_fd.store(sink.map_or(0, |fd| fd + 1), SeqCst);
     st.line.store(0, SeqCst);
     st.lock.store(0, SeqCst);
     match route {
@@ -287,40 +326,70 @@ pub fn reset(kind: UartKind, ctl: &Control, route: Option<crate::world::IrqRoute
     }
 }
 
+/// TX FIFO level and depth in force, peeked without the lock (for the
+/// model thread's batching only: the values may be stale).
+pub fn tx_fill(kind: UartKind, ctl: &Control) -> (u32, u32) {
+    let st = state(kind, ctl);
+    let depth = match kind {
+        UartKind::Pl011 => pl011::depth_of(st),
+        UartKind::Ns16550 => ns16550::depth_of(st),
+    };
+    (st.tx_count.load(SeqCst).min(RING), depth)
+}
+
 /// What the model thread did in one step.
 #[derive(Default, Debug, PartialEq, Eq)]
 pub struct Step {
-    /// Bytes transmitted (to be written to the console by the caller, who
-    /// then calls [`tx_done`]).
+    /// Bytes transmitted (already written to the sink, if there is one).
     pub tx: Vec<u8>,
     /// Bytes moved from the wire into the RX FIFO.
     pub rx_moved: usize,
 }
 
-/// One step of the model thread: take what the transmitter would send, and
+/// Send everything in the TX FIFO if the transmitter is enabled: write it
+/// to the sink (under the lock, so that bytes leave in FIFO order whoever
+/// transmits) and update the TX interrupt. Returns the bytes.
+pub(super) fn transmit(kind: UartKind, l: &mut Locked<'_>) -> Vec<u8> {
+    let on = match kind {
+        UartKind::Pl011 => pl011::tx_enabled(l),
+        UartKind::Ns16550 => true,
+    };
+    let old = l.tx_level();
+    if !on || old == 0 {
+        return Vec::new();
+    }
+    let bytes = l.tx_take_all();
+    let fd = l.st.sink_fd.load(SeqCst);
+    if fd > 0 {
+        crate::sys::write_all_raw(fd - 1, &bytes);
+    }
+    match kind {
+        UartKind::Pl011 => pl011::tx_drained(l, old),
+        UartKind::Ns16550 => ns16550::tx_drained(l),
+    }
+    bytes
+}
+
+/// Whether transmitted bytes have somewhere to go (then a driver polling a
+/// full FIFO may transmit them itself, see the models).
+pub(super) fn has_sink(l: &Locked<'_>) -> bool {
+    l.st.sink_fd.load(SeqCst) > 0
+}
+
+/// One step of the model thread: transmit what the transmitter holds, and
 /// move bytes from `wire` into the RX FIFO while the receiver is enabled and
 /// has room (the wire is flow controlled: nothing is lost).
 pub fn step(kind: UartKind, ctl: &Control, wire: &mut std::collections::VecDeque<u8>) -> Step {
     let st = state(kind, ctl);
     let mut l = lock(ctl, st);
-    let mut out = Step::default();
-    let (tx_on, rx_on, depth) = match kind {
-        UartKind::Pl011 => (
-            pl011::tx_enabled(&l),
-            pl011::rx_enabled(&l),
-            pl011::depth(&l),
-        ),
-        UartKind::Ns16550 => (true, true, ns16550::depth(&l)),
+    let mut out = Step {
+        tx: transmit(kind, &mut l),
+        rx_moved: 0,
     };
-    if tx_on && l.tx_level() > 0 {
-        let old = l.tx_level();
-        out.tx = l.tx_take_all();
-        st.shifting.store(out.tx.len() as u32, SeqCst);
-        match kind {
-            UartKind::Pl011 => pl011::tx_drained(&l, old),
-            UartKind::Ns16550 => ns16550::tx_drained(&l),
-        }
-    }
+    let (rx_on, depth) = match kind {
+        UartKind::Pl011 => (pl011::rx_enabled(&l), pl011::depth(&l)),
+        UartKind::Ns16550 => (true, ns16550::depth(&l)),
+    };
     if rx_on {
         while l.rx_level() < depth {
             let Some(b) = wire.pop_front() else { break };
@@ -341,14 +410,6 @@ pub fn step(kind: UartKind, ctl: &Control, wire: &mut std::collections::VecDeque
     out
 }
 
-/// The bytes of the last [`step`] left the shift register.
-pub fn tx_done(kind: UartKind, ctl: &Control) {
-    let st = state(kind, ctl);
-    let l = lock(ctl, st);
-    st.shifting.store(0, SeqCst);
-    evaluate(kind, &l);
-}
-
 #[cfg(test)]
 pub(crate) mod testutil {
     use super::*;
@@ -357,7 +418,7 @@ pub(crate) mod testutil {
     /// A control block with the UART routed to PD 0, channel `ch`.
     pub fn control(kind: UartKind, ch: u8) -> Box<Control> {
         let c = Control::zeroed_box();
-        reset(kind, &c, Some((0, ch, false)));
+        reset(kind, &c, Some((0, ch, false)), None);
         c
     }
 
@@ -378,12 +439,8 @@ pub(crate) mod testutil {
         let mut sent = Vec::new();
         loop {
             let s = step(kind, c, wire);
-            let idle = s.tx.is_empty() && s.rx_moved == 0;
-            if !s.tx.is_empty() {
-                sent.extend(&s.tx);
-                tx_done(kind, c);
-            }
-            if idle {
+            sent.extend(&s.tx);
+            if s.tx.is_empty() && s.rx_moved == 0 {
                 return sent;
             }
         }

@@ -16,6 +16,9 @@
 //! As on a PC, the interrupt reaches the interrupt controller only while
 //! MCR.OUT2 is set. Changing FCR bit 0 clears both FIFOs.
 //!
+//! The line is fast: the model thread sends the FIFO as soon as it can, and
+//! a driver that reads LSR while bytes wait to be sent finds them sent.
+//!
 //! Not modelled: parity/framing/break errors, loopback, modem status
 //! interrupts (MSR reads CTS|DSR|DCD), scratch semantics beyond storage.
 //! Accesses of any width act on the 8-bit register at the offset.
@@ -92,6 +95,15 @@ fn fifo_on(l: &Locked<'_>) -> bool {
     l.reg(FCR) & 1 != 0
 }
 
+/// FIFO depth in force (lock-free peek).
+pub(super) fn depth_of(st: &crate::shm::UartState) -> u32 {
+    if st.regs[FCR].load(std::sync::atomic::Ordering::SeqCst) & 1 != 0 {
+        FIFO
+    } else {
+        1
+    }
+}
+
 /// FIFO depth in force.
 pub(super) fn depth(l: &Locked<'_>) -> u32 {
     if fifo_on(l) {
@@ -164,16 +176,18 @@ pub(super) fn read(l: &mut Locked<'_>, offset: usize) -> u32 {
         off::LCR => l.reg(LCR),
         off::MCR => l.reg(MCR),
         off::LSR => {
+            // A driver polling for THRE would spin until the line drains the
+            // FIFO; let this access be the moment it does (a fast line).
+            if l.tx_level() > 0 && super::has_sink(l) {
+                super::transmit(super::UartKind::Ns16550, l);
+            }
             let mut v = 0;
             if l.rx_level() > 0 {
                 v |= lsr::DR;
             }
             v |= l.reg(LSR_ERR);
             if l.tx_level() == 0 {
-                v |= lsr::THRE;
-                if l.st.shifting.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-                    v |= lsr::TEMT;
-                }
+                v |= lsr::THRE | lsr::TEMT;
             }
             l.set_reg(LSR_ERR, 0);
             v

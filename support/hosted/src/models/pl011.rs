@@ -16,6 +16,10 @@
 //! wire has nothing more to deliver), cleared by ICR or by emptying the
 //! FIFO. The interrupt output is MIS != 0.
 //!
+//! The line is fast: the model thread sends the FIFO as soon as it can, and
+//! a driver that reads FR while the TX FIFO is full finds it sent (so a
+//! polling driver never waits for another process to be scheduled).
+//!
 //! Not modelled: parity/framing/break errors, overrun (the wire is flow
 //! controlled), loopback, modem lines, DMA, IrDA.
 
@@ -116,7 +120,12 @@ pub(super) fn reset(l: &Locked<'_>) {
 
 /// FIFO depth in force.
 pub(super) fn depth(l: &Locked<'_>) -> u32 {
-    if l.reg(LCRH) & LCR_H_FEN != 0 {
+    depth_of(l.st)
+}
+
+/// FIFO depth in force (lock-free peek).
+pub(super) fn depth_of(st: &crate::shm::UartState) -> u32 {
+    if st.regs[LCRH].load(std::sync::atomic::Ordering::SeqCst) & LCR_H_FEN != 0 {
         FIFO
     } else {
         1
@@ -185,7 +194,7 @@ fn flags(l: &Locked<'_>) -> u32 {
     if rx >= d {
         f |= fr::RXFF;
     }
-    if tx > 0 || l.st.shifting.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+    if tx > 0 {
         f |= fr::BUSY;
     }
     f
@@ -206,7 +215,14 @@ pub(super) fn read(l: &mut Locked<'_>, offset: usize, width: Width) -> u32 {
             b.map_or(0, u32::from)
         }
         off::RSR => 0,
-        off::FR => flags(l),
+        off::FR => {
+            // A driver polling a full FIFO would spin until the line drains
+            // it; let this access be the moment it does (a fast line).
+            if l.tx_level() >= depth(l) && super::has_sink(l) {
+                super::transmit(super::UartKind::Pl011, l);
+            }
+            flags(l)
+        }
         off::ILPR => l.reg(ILPR),
         off::IBRD => l.reg(IBRD),
         off::FBRD => l.reg(FBRD),
