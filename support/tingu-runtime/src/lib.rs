@@ -148,6 +148,14 @@ pub trait Protocol: 'static {
     const INIT_VARS: Self::Vars;
     /// Whether the protocol declares variables (reports show them if so).
     const HAS_VARS: bool = true;
+    /// Words the variables take when saved ([`Port::save`]).
+    const VAR_WORDS: usize;
+
+    /// Write the variables as words (integers as two's complement, bools 0/1).
+    fn vars_to_words(v: &Self::Vars, out: &mut [u64]);
+
+    /// Read variables back; `None` if a word is outside its variable's domain.
+    fn vars_from_words(w: &[u64]) -> Option<Self::Vars>;
     /// Messages: own ones first, then other ports' messages this protocol
     /// constrains (dependencies).
     const MESSAGES: &'static [MsgInfo];
@@ -289,6 +297,10 @@ impl<P: Protocol> Port<P> {
                 }
             }
         }
+        self.recompute_deadline();
+    }
+
+    fn recompute_deadline(&mut self) {
         let mut d = u64::MAX;
         for &x in &self.deadlines {
             if x != 0 && x < d {
@@ -296,6 +308,42 @@ impl<P: Protocol> Port<P> {
             }
         }
         self.next_deadline = d;
+    }
+
+    /// Words [`Self::save`] writes: state, variables, timer deadlines.
+    pub const WORDS: usize = 1 + P::VAR_WORDS + MAX_TIMERS;
+
+    /// Save the instance into `out[..Self::WORDS]` (e.g. into a persistent
+    /// region, so an observer survives a warm restart). `false` if `out` is short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        let Some(out) = out.get_mut(..Self::WORDS) else {
+            return false;
+        };
+        out[0] = u64::from(self.state);
+        P::vars_to_words(&self.vars, &mut out[1..1 + P::VAR_WORDS]);
+        out[1 + P::VAR_WORDS..].copy_from_slice(&self.deadlines);
+        true
+    }
+
+    /// An instance saved by [`Self::save`]; `None` if the words are not a
+    /// valid instance (unknown state, variable out of its domain).
+    pub fn load(w: &[u64]) -> Option<Self> {
+        let w = w.get(..Self::WORDS)?;
+        let state = u16::try_from(w[0]).ok()?;
+        if usize::from(state) >= P::STATES.len() {
+            return None;
+        }
+        let vars = P::vars_from_words(&w[1..1 + P::VAR_WORDS])?;
+        let mut deadlines = [0; MAX_TIMERS];
+        deadlines.copy_from_slice(&w[1 + P::VAR_WORDS..]);
+        let mut p = Self {
+            state,
+            vars,
+            deadlines,
+            next_deadline: u64::MAX,
+        };
+        p.recompute_deadline();
+        Some(p)
     }
 
     /// Write `state` (and variables, deadline) on one line.
@@ -412,6 +460,39 @@ impl<P: Protocol, const N: usize> SubPorts<P, N> {
             }
             Err(r) => (Some(slot), from, from, Err(r)),
         }
+    }
+
+    /// Words [`Self::save`] writes: per slot, a live flag, the key and the instance.
+    pub const WORDS: usize = N * (2 + Port::<P>::WORDS);
+
+    /// Save every slot into `out[..Self::WORDS]`; `false` if `out` is short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        let Some(out) = out.get_mut(..Self::WORDS) else {
+            return false;
+        };
+        for (slot, chunk) in self.slots.iter().zip(out.chunks_mut(2 + Port::<P>::WORDS)) {
+            chunk.iter_mut().for_each(|w| *w = 0);
+            if let Some((key, port)) = slot {
+                chunk[0] = 1;
+                chunk[1] = *key;
+                port.save(&mut chunk[2..]);
+            }
+        }
+        true
+    }
+
+    /// Slots saved by [`Self::save`]; `None` if any is invalid.
+    pub fn load(w: &[u64]) -> Option<Self> {
+        let w = w.get(..Self::WORDS)?;
+        let mut s = Self::new();
+        for (slot, chunk) in s.slots.iter_mut().zip(w.chunks(2 + Port::<P>::WORDS)) {
+            *slot = match chunk[0] {
+                0 => None,
+                1 => Some((chunk[1], Port::load(&chunk[2..])?)),
+                _ => return None,
+            };
+        }
+        Some(s)
     }
 
     /// Earliest deadline of any instance.

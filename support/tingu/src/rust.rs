@@ -551,6 +551,53 @@ fn protocol(out: &mut String, spec: &Spec, p: &Protocol) -> Result<(), String> {
     );
     let _ = writeln!(w, "        const INIT_VARS: Vars = INIT_VARS;");
     let _ = writeln!(w, "        const HAS_VARS: bool = {};", !p.vars.is_empty());
+    let _ = writeln!(w, "        const VAR_WORDS: usize = {};", p.vars.len());
+    let _ = writeln!(w);
+    let _ = writeln!(w, "        fn vars_to_words(v: &Vars, out: &mut [u64]) {{");
+    for (i, v) in p.vars.iter().enumerate() {
+        let conv = match v.domain.storage() {
+            ArgType::I8 | ArgType::I16 | ArgType::I32 | ArgType::I64 => " as i64 as u64",
+            _ => " as u64",
+        };
+        let _ = writeln!(
+            w,
+            "            if let Some(x) = out.get_mut({i}) {{ *x = v.{}{conv}; }}",
+            ident(&v.name)
+        );
+    }
+    let _ = writeln!(w, "        }}");
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "        fn vars_from_words(w: &[u64]) -> Option<Vars> {{"
+    );
+    let _ = writeln!(w, "            Some(Vars {{");
+    for (i, v) in p.vars.iter().enumerate() {
+        let n = ident(&v.name);
+        match v.domain {
+            Domain::Bool => {
+                let _ = writeln!(w, "                {n}: match *w.get({i})? {{ 0 => false, 1 => true, _ => return None }},");
+            }
+            Domain::Int { min, max } => {
+                let st = v.domain.storage();
+                let raw = match st {
+                    ArgType::I8 | ArgType::I16 | ArgType::I32 | ArgType::I64 => {
+                        format!("(*w.get({i})? as i64 as i128)")
+                    }
+                    _ => format!("(*w.get({i})? as i128)"),
+                };
+                let _ = writeln!(
+                    w,
+                    "                {n}: rt::in_range({raw}, {}, {})? as {},",
+                    lit(min),
+                    lit(max),
+                    st.name()
+                );
+            }
+        }
+    }
+    let _ = writeln!(w, "            }})");
+    let _ = writeln!(w, "        }}");
     let _ = writeln!(
         w,
         "        const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;"
@@ -776,6 +823,32 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
     }
     let _ = writeln!(w, "];");
     let _ = writeln!(w);
+    let words_name = format!("{}_STATE_WORDS", upper(&c.name));
+    let mut parts: Vec<String> = c
+        .ports
+        .iter()
+        .map(|p| {
+            format!(
+                "::tingu_runtime::Port::<{}::Proto>::WORDS",
+                snake(&spec.protocols[p.protocol].name)
+            )
+        })
+        .collect();
+    for s in subs.iter().flatten() {
+        parts.push(format!(
+            "::tingu_runtime::SubPorts::<{}::Proto, {}>::WORDS",
+            s.proto_mod, s.bound
+        ));
+    }
+    if parts.is_empty() {
+        parts.push("0".into());
+    }
+    let _ = writeln!(
+        w,
+        "/// Words `{obs}::save` writes (every protocol instance's state, variables and timers)."
+    );
+    let _ = writeln!(w, "pub const {words_name}: usize = {};", parts.join(" + "));
+    let _ = writeln!(w);
     let _ = writeln!(
         w,
         "/// Protocol observer of component `{}`: checks every message on its ports.",
@@ -902,6 +975,78 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
             f = s.field
         );
     }
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// Save every protocol instance into `out[..{words_name}]` (the event ring is not saved),");
+    let _ = writeln!(
+        w,
+        "    /// e.g. into a persistent region so that the observer survives a warm restart."
+    );
+    let _ = writeln!(w, "    /// `false` if `out` is too short.");
+    let _ = writeln!(w, "    pub fn save(&self, out: &mut [u64]) -> bool {{");
+    let _ = writeln!(w, "        if out.len() < {words_name} {{ return false; }}");
+    let _ = writeln!(w, "        let mut at = 0;");
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let m = snake(&spec.protocols[port.protocol].name);
+        let _ = writeln!(
+            w,
+            "        if !self.{f}.save(&mut out[at..]) {{ return false; }}"
+        );
+        let _ = writeln!(
+            w,
+            "        at += ::tingu_runtime::Port::<{m}::Proto>::WORDS;"
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "        if !self.{}.save(&mut out[at..]) {{ return false; }}",
+            s.field
+        );
+        let _ = writeln!(
+            w,
+            "        at += ::tingu_runtime::SubPorts::<{}::Proto, {}>::WORDS;",
+            s.proto_mod, s.bound
+        );
+    }
+    let _ = writeln!(w, "        at == {words_name}");
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w);
+    let _ = writeln!(w, "    /// Restore what [`Self::save`] wrote; all or nothing: `false` (and no change) if the words");
+    let _ = writeln!(
+        w,
+        "    /// are short or not a valid state of these protocols."
+    );
+    let _ = writeln!(w, "    pub fn restore(&mut self, w: &[u64]) -> bool {{");
+    let _ = writeln!(w, "        if w.len() < {words_name} {{ return false; }}");
+    let _ = writeln!(w, "        let mut at = 0;");
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let m = snake(&spec.protocols[port.protocol].name);
+        let _ = writeln!(w, "        let Some({f}) = ::tingu_runtime::Port::<{m}::Proto>::load(&w[at..]) else {{ return false }};");
+        let _ = writeln!(
+            w,
+            "        at += ::tingu_runtime::Port::<{m}::Proto>::WORDS;"
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(w, "        let Some({f}) = ::tingu_runtime::SubPorts::<{m}::Proto, {b}>::load(&w[at..]) else {{ return false }};", f = s.field, m = s.proto_mod, b = s.bound);
+        let _ = writeln!(
+            w,
+            "        at += ::tingu_runtime::SubPorts::<{}::Proto, {}>::WORDS;",
+            s.proto_mod, s.bound
+        );
+    }
+    let _ = writeln!(w, "        let _ = at;");
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let _ = writeln!(w, "        self.{f} = {f};");
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(w, "        self.{f} = {f};", f = s.field);
+    }
+    let _ = writeln!(w, "        true");
+    let _ = writeln!(w, "    }}");
     let _ = writeln!(w);
     let _ = writeln!(w, "    /// The channels this observer is bound to.");
     let _ = writeln!(

@@ -275,6 +275,15 @@ pub mod lifecycle {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
+        const VAR_WORDS: usize = 0;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -574,6 +583,17 @@ pub mod power_management {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = true;
+        const VAR_WORDS: usize = 1;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+            if let Some(x) = out.get_mut(0) { *x = v.power_level as u64; }
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+                power_level: rt::in_range((*w.get(0)? as i128), 0i128, 3i128)? as u8,
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -815,6 +835,17 @@ pub mod usb_interface {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = true;
+        const VAR_WORDS: usize = 1;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+            if let Some(x) = out.get_mut(0) { *x = v.open_pipes as u64; }
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+                open_pipes: rt::in_range((*w.get(0)? as i128), 0i128, 3i128)? as u8,
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -1081,6 +1112,15 @@ pub mod usb_pipe {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
+        const VAR_WORDS: usize = 0;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -1137,6 +1177,9 @@ pub static ASIX_PORTS: &[::tingu_runtime::PortInfo] = &[
     ::tingu_runtime::PortInfo { name: "usb.pipe", protocol: "UsbPipe", states: usb_pipe::STATES, messages: usb_pipe::MESSAGES, instances: 2 },
 ];
 
+/// Words `AsixObserver::save` writes (every protocol instance's state, variables and timers).
+pub const ASIX_STATE_WORDS: usize = ::tingu_runtime::Port::<lifecycle::Proto>::WORDS + ::tingu_runtime::Port::<power_management::Proto>::WORDS + ::tingu_runtime::Port::<usb_interface::Proto>::WORDS + ::tingu_runtime::SubPorts::<usb_pipe::Proto, 2>::WORDS;
+
 /// Protocol observer of component `asix`: checks every message on its ports.
 ///
 /// Port numbers in violations: 0 = `lc`, 1 = `pm`, 2 = `usb`, 3..5 = `usb.pipe` instances.
@@ -1190,6 +1233,44 @@ impl<const N: usize> AsixObserver<N> {
 
     /// Live instances of subport `usb.pipe`.
     pub fn usb_pipe(&self) -> &::tingu_runtime::SubPorts<usb_pipe::Proto, 2> { &self.usb_pipe }
+
+    /// Save every protocol instance into `out[..ASIX_STATE_WORDS]` (the event ring is not saved),
+    /// e.g. into a persistent region so that the observer survives a warm restart.
+    /// `false` if `out` is too short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        if out.len() < ASIX_STATE_WORDS { return false; }
+        let mut at = 0;
+        if !self.lc.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        if !self.pm.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<power_management::Proto>::WORDS;
+        if !self.usb.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<usb_interface::Proto>::WORDS;
+        if !self.usb_pipe.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::SubPorts::<usb_pipe::Proto, 2>::WORDS;
+        at == ASIX_STATE_WORDS
+    }
+
+    /// Restore what [`Self::save`] wrote; all or nothing: `false` (and no change) if the words
+    /// are short or not a valid state of these protocols.
+    pub fn restore(&mut self, w: &[u64]) -> bool {
+        if w.len() < ASIX_STATE_WORDS { return false; }
+        let mut at = 0;
+        let Some(lc) = ::tingu_runtime::Port::<lifecycle::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        let Some(pm) = ::tingu_runtime::Port::<power_management::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<power_management::Proto>::WORDS;
+        let Some(usb) = ::tingu_runtime::Port::<usb_interface::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<usb_interface::Proto>::WORDS;
+        let Some(usb_pipe) = ::tingu_runtime::SubPorts::<usb_pipe::Proto, 2>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::SubPorts::<usb_pipe::Proto, 2>::WORDS;
+        let _ = at;
+        self.lc = lc;
+        self.pm = pm;
+        self.usb = usb;
+        self.usb_pipe = usb_pipe;
+        true
+    }
 
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &AsixChannels { &self.channels }

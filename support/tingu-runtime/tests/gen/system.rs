@@ -505,6 +505,15 @@ pub mod serial_stream {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
+        const VAR_WORDS: usize = 0;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -671,6 +680,15 @@ pub mod lifecycle {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
+        const VAR_WORDS: usize = 0;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -758,6 +776,15 @@ pub mod control {
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
+        const VAR_WORDS: usize = 0;
+
+        fn vars_to_words(v: &Vars, out: &mut [u64]) {
+        }
+
+        fn vars_from_words(w: &[u64]) -> Option<Vars> {
+            Some(Vars {
+            })
+        }
         const MESSAGES: &'static [rt::MsgInfo] = MESSAGES;
 
         #[inline]
@@ -797,6 +824,9 @@ pub static SERIAL_PORTS: &[::tingu_runtime::PortInfo] = &[
     ::tingu_runtime::PortInfo { name: "client", protocol: "SerialStream", states: serial_stream::STATES, messages: serial_stream::MESSAGES, instances: 1 },
     ::tingu_runtime::PortInfo { name: "monitor", protocol: "Lifecycle", states: lifecycle::STATES, messages: lifecycle::MESSAGES, instances: 1 },
 ];
+
+/// Words `SerialObserver::save` writes (every protocol instance's state, variables and timers).
+pub const SERIAL_STATE_WORDS: usize = ::tingu_runtime::Port::<serial_stream::Proto>::WORDS + ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
 
 /// Protocol observer of component `serial`: checks every message on its ports.
 ///
@@ -841,6 +871,34 @@ impl<const N: usize> SerialObserver<N> {
 
     /// Protocol instance of port `monitor`.
     pub fn monitor(&self) -> &::tingu_runtime::Port<lifecycle::Proto> { &self.monitor }
+
+    /// Save every protocol instance into `out[..SERIAL_STATE_WORDS]` (the event ring is not saved),
+    /// e.g. into a persistent region so that the observer survives a warm restart.
+    /// `false` if `out` is too short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        if out.len() < SERIAL_STATE_WORDS { return false; }
+        let mut at = 0;
+        if !self.client.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<serial_stream::Proto>::WORDS;
+        if !self.monitor.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        at == SERIAL_STATE_WORDS
+    }
+
+    /// Restore what [`Self::save`] wrote; all or nothing: `false` (and no change) if the words
+    /// are short or not a valid state of these protocols.
+    pub fn restore(&mut self, w: &[u64]) -> bool {
+        if w.len() < SERIAL_STATE_WORDS { return false; }
+        let mut at = 0;
+        let Some(client) = ::tingu_runtime::Port::<serial_stream::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<serial_stream::Proto>::WORDS;
+        let Some(monitor) = ::tingu_runtime::Port::<lifecycle::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        let _ = at;
+        self.client = client;
+        self.monitor = monitor;
+        true
+    }
 
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &SerialChannels { &self.channels }
@@ -944,6 +1002,9 @@ pub static SERIAL_CLIENT_PORTS: &[::tingu_runtime::PortInfo] = &[
     ::tingu_runtime::PortInfo { name: "monitor", protocol: "Control", states: control::STATES, messages: control::MESSAGES, instances: 1 },
 ];
 
+/// Words `SerialClientObserver::save` writes (every protocol instance's state, variables and timers).
+pub const SERIAL_CLIENT_STATE_WORDS: usize = ::tingu_runtime::Port::<serial_stream::Proto>::WORDS + ::tingu_runtime::Port::<control::Proto>::WORDS;
+
 /// Protocol observer of component `serial_client`: checks every message on its ports.
 ///
 /// Port numbers in violations: 0 = `serial`, 1 = `monitor`.
@@ -987,6 +1048,34 @@ impl<const N: usize> SerialClientObserver<N> {
 
     /// Protocol instance of port `monitor`.
     pub fn monitor(&self) -> &::tingu_runtime::Port<control::Proto> { &self.monitor }
+
+    /// Save every protocol instance into `out[..SERIAL_CLIENT_STATE_WORDS]` (the event ring is not saved),
+    /// e.g. into a persistent region so that the observer survives a warm restart.
+    /// `false` if `out` is too short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        if out.len() < SERIAL_CLIENT_STATE_WORDS { return false; }
+        let mut at = 0;
+        if !self.serial.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<serial_stream::Proto>::WORDS;
+        if !self.monitor.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<control::Proto>::WORDS;
+        at == SERIAL_CLIENT_STATE_WORDS
+    }
+
+    /// Restore what [`Self::save`] wrote; all or nothing: `false` (and no change) if the words
+    /// are short or not a valid state of these protocols.
+    pub fn restore(&mut self, w: &[u64]) -> bool {
+        if w.len() < SERIAL_CLIENT_STATE_WORDS { return false; }
+        let mut at = 0;
+        let Some(serial) = ::tingu_runtime::Port::<serial_stream::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<serial_stream::Proto>::WORDS;
+        let Some(monitor) = ::tingu_runtime::Port::<control::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<control::Proto>::WORDS;
+        let _ = at;
+        self.serial = serial;
+        self.monitor = monitor;
+        true
+    }
 
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &SerialClientChannels { &self.channels }
@@ -1090,6 +1179,9 @@ pub static MONITOR_PORTS: &[::tingu_runtime::PortInfo] = &[
     ::tingu_runtime::PortInfo { name: "serial_client", protocol: "Control", states: control::STATES, messages: control::MESSAGES, instances: 1 },
 ];
 
+/// Words `MonitorObserver::save` writes (every protocol instance's state, variables and timers).
+pub const MONITOR_STATE_WORDS: usize = ::tingu_runtime::Port::<lifecycle::Proto>::WORDS + ::tingu_runtime::Port::<control::Proto>::WORDS;
+
 /// Protocol observer of component `monitor`: checks every message on its ports.
 ///
 /// Port numbers in violations: 0 = `serial_lc`, 1 = `serial_client`.
@@ -1133,6 +1225,34 @@ impl<const N: usize> MonitorObserver<N> {
 
     /// Protocol instance of port `serial_client`.
     pub fn serial_client(&self) -> &::tingu_runtime::Port<control::Proto> { &self.serial_client }
+
+    /// Save every protocol instance into `out[..MONITOR_STATE_WORDS]` (the event ring is not saved),
+    /// e.g. into a persistent region so that the observer survives a warm restart.
+    /// `false` if `out` is too short.
+    pub fn save(&self, out: &mut [u64]) -> bool {
+        if out.len() < MONITOR_STATE_WORDS { return false; }
+        let mut at = 0;
+        if !self.serial_lc.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        if !self.serial_client.save(&mut out[at..]) { return false; }
+        at += ::tingu_runtime::Port::<control::Proto>::WORDS;
+        at == MONITOR_STATE_WORDS
+    }
+
+    /// Restore what [`Self::save`] wrote; all or nothing: `false` (and no change) if the words
+    /// are short or not a valid state of these protocols.
+    pub fn restore(&mut self, w: &[u64]) -> bool {
+        if w.len() < MONITOR_STATE_WORDS { return false; }
+        let mut at = 0;
+        let Some(serial_lc) = ::tingu_runtime::Port::<lifecycle::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<lifecycle::Proto>::WORDS;
+        let Some(serial_client) = ::tingu_runtime::Port::<control::Proto>::load(&w[at..]) else { return false };
+        at += ::tingu_runtime::Port::<control::Proto>::WORDS;
+        let _ = at;
+        self.serial_lc = serial_lc;
+        self.serial_client = serial_client;
+        true
+    }
 
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &MonitorChannels { &self.channels }
