@@ -213,9 +213,15 @@ impl Kernel {
                 Ok(())
             });
         }
-        let child = cmd.spawn().map_err(|e| Error::Io {
-            what: format!("starting {} for PD {}", self.image.display(), w.name),
-            source: e,
+        // Counted before the process can run, so that anything it prints
+        // is never seen before its start is counted.
+        b.starts.fetch_add(1, SeqCst);
+        let child = cmd.spawn().map_err(|e| {
+            b.starts.fetch_sub(1, SeqCst);
+            Error::Io {
+                what: format!("starting {} for PD {}", self.image.display(), w.name),
+                source: e,
+            }
         })?;
         let pid = child.id() as i32;
         drop(child);
@@ -224,7 +230,6 @@ impl Kernel {
             source: e,
         })?;
         b.pid.store(pid, SeqCst);
-        b.starts.fetch_add(1, SeqCst);
         if let Some(slot) = self.procs().get_mut(i) {
             *slot = Some(Proc { pid, pidfd });
         }
