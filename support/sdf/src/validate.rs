@@ -67,6 +67,13 @@ impl V<'_> {
             }
         }
         for pd in pds {
+            if pd.name == "monitor" {
+                return Err(pd.src.diag(
+                    self.f,
+                    Some("name"),
+                    "the name \"monitor\" is reserved for the Microkit monitor",
+                ));
+            }
             match pd.program_images.as_slice() {
                 [_] => {}
                 [] => {
@@ -639,15 +646,6 @@ impl V<'_> {
 
     fn warnings(&self) -> Vec<Diagnostic> {
         let mut w = Vec::new();
-        for pd in &self.sys.protection_domains {
-            if pd.name == "monitor" {
-                w.push(pd.src.diag(
-                    self.f,
-                    Some("name"),
-                    "the name \"monitor\" is reserved by the Microkit 2.3.0 tool, which will refuse this file",
-                ));
-            }
-        }
         for mr in &self.sys.memory_regions {
             let used = self
                 .sys

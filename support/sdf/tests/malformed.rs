@@ -79,6 +79,11 @@ fn cases() -> Vec<Case> {
             "<memory_region name=\"m\">: duplicate memory_region name \"m\" (first declared at 3:3)",
         ),
         case(
+            "PD named monitor",
+            "<system>\n  <protection_domain ¦name=\"monitor\"><program_image path=\"m.elf\" /></protection_domain>\n</system>",
+            "<protection_domain name=\"monitor\">: the name \"monitor\" is reserved for the Microkit monitor",
+        ),
+        case(
             "priority out of range",
             "<system>\n  <protection_domain name=\"a\" ¦priority=\"255\"><program_image path=\"a.elf\" /></protection_domain>\n</system>",
             "<protection_domain priority=\"255\">: priority 255 is out of range (0..=254)",

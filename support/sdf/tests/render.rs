@@ -129,20 +129,6 @@ fn the_real_system_xml_validates_and_renders_for_both_boards() {
 }
 
 #[test]
-fn the_reserved_monitor_name_is_reported() {
-    // Microkit 2.3.0 refuses a PD called "monitor"; until system.xml renames
-    // it, every check says so (as a warning, so that the hosted runtime and
-    // the generated tables keep working).
-    let sys = load(&repo_file("system.xml"));
-    if sys.pd("monitor").is_some() {
-        assert!(sys
-            .warnings
-            .iter()
-            .any(|w| w.message.contains("\"monitor\" is reserved")));
-    }
-}
-
-#[test]
 fn board_specific_elements_and_decimal_only_numbers() {
     let sys = load(&data("policy.xml"));
     let arm = check_round_trip(&sys, Board::QemuVirtAarch64);
