@@ -151,6 +151,11 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
                         p,
                         "client: write of frames from {at} interrupted by a cold restart (epoch {epoch}); resending"
                     );
+                        // The cold start also forgot our session: open it again.
+                        if let Err(e) = serial.open() {
+                            pd_log!(p, "client: reopen failed: {e}; stream abandoned");
+                            return Err(at);
+                        }
                     }
                     Err(e) => {
                         pd_log!(

@@ -13,7 +13,9 @@
 
 use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
 use ns16550::Ns16550;
-use pd_core::{Arch, DeviceIo, Platform};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use pd_core::{pd_log, Arch, DeviceIo, Platform};
 use personality::Personality;
 use pl011::Pl011;
 use serial_stream::{AttachUart, IrqStatus, SerialDriver, Uart, MONITOR};
@@ -78,11 +80,33 @@ pub type SerialPd<P> = CheckedHandler<
 
 static OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
 
+/// An initialised static (`.data`) and a zeroed one (`.bss`). Every start
+/// logs them and then changes them: a start that sees anything but the
+/// initial values would prove the platform did not reset the image. The
+/// persistent byte count is logged beside them to show that it, unlike them,
+/// survives.
+static INIT_STATIC: AtomicU64 = AtomicU64::new(0x5eed_cafe);
+static ZERO_STATIC: AtomicU64 = AtomicU64::new(0);
+
 /// Entry point: start (or restart) the serial driver.
 pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
     let p = Checked::new(platform, OBSERVER.init(NoObserver));
-    match Personality::start(p.clone(), Some(MONITOR)) {
-        Ok(h) => CheckedHandler::new(p, h),
+    match Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR)) {
+        Ok(mut h) => {
+            let (init, zero) = (
+                INIT_STATIC.load(Ordering::Relaxed),
+                ZERO_STATIC.load(Ordering::Relaxed),
+            );
+            let epoch = h.env().epoch();
+            let total_tx = h.env().state().total_tx;
+            pd_log!(
+                &p,
+                "serial: start epoch {epoch}: init-static {init:#x} zero-static {zero:#x} persistent total_tx {total_tx}"
+            );
+            INIT_STATIC.store(0xdead_beef, Ordering::Relaxed);
+            ZERO_STATIC.store(epoch + 1, Ordering::Relaxed);
+            CheckedHandler::new(p, h)
+        }
         // Without its persistent region the driver cannot honour its
         // contract: fault, and let the monitor's policy decide.
         Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),

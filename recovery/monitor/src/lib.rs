@@ -86,6 +86,8 @@ struct Child {
     restarts: u64,
     /// Epoch whose completed start has been logged.
     logged_epoch: Option<u64>,
+    /// Requests the child had served when it was last restarted.
+    served_mark: u64,
 }
 
 /// Counters, for the summary line and tests.
@@ -151,6 +153,7 @@ impl<P: Platform> Monitor<P> {
                 stalled_since: None,
                 restarts: 0,
                 logged_epoch: None,
+                served_mark: 0,
             });
         }
         if children.len() > MAX_CHILDREN {
@@ -220,11 +223,13 @@ impl<P: Platform> Monitor<P> {
         let kind = fault.kind(arch);
         pd_log!(
             &self.p,
-            "monitor: {} fault #{} [{}] {}",
+            "monitor: {} fault #{} [{}] {} (t={}.{:03} ms)",
             c.cfg.name,
             self.stats.faults,
             kind.name(),
-            fault
+            fault,
+            now / 1_000_000,
+            now / 1000 % 1000
         );
         let verdict = c
             .region
@@ -240,7 +245,11 @@ impl<P: Platform> Monitor<P> {
                 why.name()
             );
         }
-        let decision = c.tracker.on_fault(now, verdict == Verdict::Trusted);
+        let served_now = c.region.as_ref().map_or(0, |r| r.served());
+        let served = verdict == Verdict::Trusted && served_now > c.served_mark;
+        let decision = c.tracker.on_fault(now, verdict == Verdict::Trusted, served);
+        // A cold or tombstone start formats the region: its count restarts.
+        c.served_mark = if decision == Decision::Warm { served_now } else { 0 };
         c.epoch = c
             .region
             .as_ref()

@@ -166,6 +166,9 @@ pub struct Header {
     pub progress: u64,
     /// Earliest protocol timeout-state deadline of the driver (ns), 0 for none.
     pub deadline: u64,
+    /// Requests answered since the region was formatted (the monitor's measure
+    /// of whether a restart led to useful work).
+    pub served: u64,
     /// The request in flight.
     pub inflight: Inflight,
     /// The last start.
@@ -454,8 +457,16 @@ impl<S: Persistent> DriverRegion<S> {
     pub fn end_request(&mut self) {
         let state_crc = crc::crc32(self.state_bytes());
         let h = self.header_mut();
-        h.inflight.valid = 0;
-        h.inflight.crc = h.inflight.compute_crc();
+        if h.inflight.valid != 0 {
+            h.inflight.valid = 0;
+            h.inflight.crc = h.inflight.compute_crc();
+            // SAFETY: field of the mapped header; volatile because the
+            // monitor reads it while we run.
+            unsafe {
+                let p = ptr::addr_of_mut!(h.served);
+                ptr::write_volatile(p, ptr::read_volatile(p).wrapping_add(1));
+            }
+        }
         h.state_crc = state_crc;
         h.phase = PHASE_IDLE;
     }
@@ -562,6 +573,13 @@ impl MonitorRegion {
                 ptr::read_volatile(ptr::addr_of!((*h).progress)),
             )
         }
+    }
+
+    /// Requests the driver has answered since its region was formatted.
+    pub fn served(&self) -> u64 {
+        let h = self.base as *const Header;
+        // SAFETY: as in `liveness`.
+        unsafe { ptr::read_volatile(ptr::addr_of!((*h).served)) }
     }
 
     /// The driver's published protocol deadline (0 = none), read while it runs.

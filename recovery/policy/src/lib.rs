@@ -8,11 +8,17 @@
 //! * the fault that exceeds `max_faults` within `window_ns`, or any fault whose
 //!   persistent region fails validation, gets a **cold** start (state wiped,
 //!   `init`, the in-flight request answered with a restarted-with-epoch error);
-//! * a fault within `window_ns` of a cold start means the cold start failed too:
-//!   the child is **stopped** and its clients are told.
+//! * a fault within `window_ns` of a cold start, before the child served a
+//!   request, means the cold start failed too: the child is **stopped** and
+//!   its clients are told.
 //!
-//! Budgets are time-windowed (unlike Tock's counters that never decay): old
-//! faults stop counting once they leave the window.
+//! What the budget counts is a *crash loop*: faults with no request served in
+//! between (seed 000: "if the same failure recurs, do a full restart"). A
+//! restart after which the child served a request was a successful recovery
+//! and ends the streak, so transient faults spread over useful work never
+//! escalate however frequent they are, while a request that faults on every
+//! replay does. Budgets are also time-windowed (unlike Tock's counters that
+//! never decay): old faults stop counting once they leave the window.
 //!
 //! What must never happen: a decision that depends on anything but the fault
 //! times and the region verdict (so the policy can be model-checked and
@@ -149,18 +155,23 @@ impl Tracker {
         self.len = kept;
     }
 
-    /// Decide what to do about a fault at `now`; `region_trusted` is the
-    /// monitor's verdict on the child's persistent region.
-    pub fn on_fault(&mut self, now: u64, region_trusted: bool) -> Decision {
+    /// Decide what to do about a fault at `now`. `region_trusted` is the
+    /// monitor's verdict on the child's persistent region; `served` says
+    /// whether the child answered a request since its last restart.
+    pub fn on_fault(&mut self, now: u64, region_trusted: bool, served: bool) -> Decision {
         if self.stopped {
             return Decision::Stop;
         }
         if let Some(t) = self.last_cold {
-            if now.saturating_sub(t) < self.policy.window_ns {
+            if !served && now.saturating_sub(t) < self.policy.window_ns {
                 self.stopped = true;
                 return Decision::Stop;
             }
             self.last_cold = None;
+        }
+        if served {
+            // The last recovery worked: this is a new fault, not a loop.
+            self.len = 0;
         }
         self.forget_old(now);
         if self.len == MAX_TRACKED {
@@ -208,7 +219,7 @@ mod tests {
     fn faults_within_budget_are_warm() {
         let mut t = tracker(3);
         for i in 0..3 {
-            assert_eq!(t.on_fault(i * MS, true), Decision::Warm);
+            assert_eq!(t.on_fault(i * MS, true, false), Decision::Warm);
         }
         assert_eq!(t.warm_count(), 3);
     }
@@ -216,37 +227,50 @@ mod tests {
     #[test]
     fn exceeding_the_budget_goes_cold_then_stop_if_cold_fails() {
         let mut t = tracker(2);
-        assert_eq!(t.on_fault(0, true), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true), Decision::Warm);
-        assert_eq!(t.on_fault(2 * MS, true), Decision::Cold(ColdReason::Budget));
+        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(MS, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(2 * MS, true, false), Decision::Cold(ColdReason::Budget));
         // The cold start faults again within the window: give up.
-        assert_eq!(t.on_fault(50 * MS, true), Decision::Stop);
+        assert_eq!(t.on_fault(50 * MS, true, false), Decision::Stop);
         assert!(t.stopped());
-        assert_eq!(t.on_fault(10_000 * MS, true), Decision::Stop);
+        assert_eq!(t.on_fault(10_000 * MS, true, false), Decision::Stop);
     }
 
     #[test]
     fn the_window_slides() {
         let mut t = tracker(2);
-        assert_eq!(t.on_fault(0, true), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true), Decision::Warm);
+        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(MS, true, false), Decision::Warm);
         // Both old faults have left the window.
-        assert_eq!(t.on_fault(150 * MS, true), Decision::Warm);
+        assert_eq!(t.on_fault(150 * MS, true, false), Decision::Warm);
         assert_eq!(t.faults_in_window(150 * MS), 1);
     }
 
     #[test]
     fn a_cold_start_that_survives_the_window_is_forgiven() {
         let mut t = tracker(1);
-        assert_eq!(t.on_fault(0, true), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true), Decision::Cold(ColdReason::Budget));
-        assert_eq!(t.on_fault(500 * MS, true), Decision::Warm);
+        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(MS, true, false), Decision::Cold(ColdReason::Budget));
+        assert_eq!(t.on_fault(500 * MS, true, false), Decision::Warm);
+    }
+
+    #[test]
+    fn faults_separated_by_served_requests_never_escalate() {
+        let mut t = tracker(2);
+        for i in 0..50 {
+            assert_eq!(t.on_fault(i * MS, true, true), Decision::Warm);
+        }
+        // But a loop without service does.
+        assert_eq!(t.on_fault(60 * MS, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(61 * MS, true, false), Decision::Cold(ColdReason::Budget));
+        // A cold start that then serves is forgiven even inside the window.
+        assert_eq!(t.on_fault(62 * MS, true, true), Decision::Warm);
     }
 
     #[test]
     fn an_untrusted_region_forces_cold() {
         let mut t = tracker(5);
-        assert_eq!(t.on_fault(0, false), Decision::Cold(ColdReason::Region));
+        assert_eq!(t.on_fault(0, false, false), Decision::Cold(ColdReason::Region));
     }
 
     #[test]

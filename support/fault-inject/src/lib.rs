@@ -85,6 +85,16 @@ pub struct PlanHeader {
     pub _pad: u32,
 }
 
+/// Where in the driver an entry fires; each site has its own counter.
+#[derive(Copy, Clone, PartialEq, Eq, Debug, Hash)]
+#[repr(u16)]
+pub enum Site {
+    /// Between bytes of a write; the counter is the persistent byte count.
+    Bytes = 0,
+    /// At the start of `init`/`recover`; the counter is the epoch.
+    Start = 1,
+}
+
 /// One planned fault.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy, Debug, Default)]
@@ -92,7 +102,9 @@ pub struct Entry {
     /// Fire when the site counter reaches this value.
     pub at: u64,
     /// A [`Kind`].
-    pub kind: u32,
+    pub kind: u16,
+    /// A [`Site`].
+    pub site: u16,
     /// 1 once fired.
     pub fired: u32,
     /// Platform time when it fired (ns).
@@ -103,8 +115,21 @@ pub struct Entry {
 pub const PLAN_BYTES: usize =
     core::mem::size_of::<PlanHeader>() + MAX_ENTRIES * core::mem::size_of::<Entry>();
 
-/// Serialise a plan (entries must be sorted by `at`; extra entries are dropped).
+/// Serialise a plan of [`Site::Bytes`] entries (sorted by `at`; extra entries
+/// are dropped).
 pub fn encode(entries: &[(u64, Kind)], out: &mut [u8]) -> usize {
+    let mut n = 0;
+    let mut sited = [(Site::Bytes, 0, Kind::Panic); MAX_ENTRIES];
+    for (slot, &(at, kind)) in sited.iter_mut().zip(entries) {
+        *slot = (Site::Bytes, at, kind);
+        n += 1;
+    }
+    encode_sites(&sited[..n], out)
+}
+
+/// Serialise a plan whose entries name their site. Entries fire strictly in
+/// the given order: an entry waits until every earlier one has fired.
+pub fn encode_sites(entries: &[(Site, u64, Kind)], out: &mut [u8]) -> usize {
     let n = entries
         .len()
         .min(MAX_ENTRIES)
@@ -116,10 +141,11 @@ pub fn encode(entries: &[(u64, Kind)], out: &mut [u8]) -> usize {
         _pad: 0,
     };
     out[..16].copy_from_slice(h.as_bytes());
-    for (i, &(at, kind)) in entries.iter().take(n).enumerate() {
+    for (i, &(site, at, kind)) in entries.iter().take(n).enumerate() {
         let e = Entry {
             at,
-            kind: kind as u32,
+            kind: kind as u16,
+            site: site as u16,
             fired: 0,
             t_fired: 0,
         };
@@ -209,9 +235,9 @@ impl Plan {
             .then(|| unsafe { self.base.add(off) } as *mut Entry)
     }
 
-    /// The next fault due at `counter`, if any, marked fired (with `now`)
-    /// before it is returned, so it never fires twice.
-    pub fn due(&self, counter: u64, now: u64) -> Option<Kind> {
+    /// The next fault due at `site` with its counter at `counter`, if any,
+    /// marked fired (with `now`) before it is returned, so it never fires twice.
+    pub fn due(&self, site: Site, counter: u64, now: u64) -> Option<Kind> {
         let mut h = self.header()?;
         if h.next >= h.count {
             return None;
@@ -219,7 +245,7 @@ impl Plan {
         let p = self.entry_ptr(h.next as usize)?;
         // SAFETY: `entry_ptr` checked bounds and alignment.
         let mut e = unsafe { ptr::read_volatile(p) };
-        if counter < e.at {
+        if e.site != site as u16 || counter < e.at {
             return None;
         }
         e.fired = 1;
@@ -229,7 +255,7 @@ impl Plan {
         h.next += 1;
         // SAFETY: header in bounds (checked in `header`).
         unsafe { ptr::write_volatile(self.base as *mut PlanHeader, h) };
-        Kind::from_raw(e.kind)
+        Kind::from_raw(e.kind as u32)
     }
 
     /// Time the most recently fired entry fired, if any.
@@ -238,7 +264,7 @@ impl Plan {
         let i = h.next.checked_sub(1)? as usize;
         // SAFETY: `entry_ptr` checked bounds and alignment.
         let e = unsafe { ptr::read_volatile(self.entry_ptr(i)?) };
-        Some((Kind::from_raw(e.kind)?, e.t_fired))
+        Some((Kind::from_raw(e.kind as u32)?, e.t_fired))
     }
 
     /// Entries fired so far.
@@ -325,12 +351,16 @@ mod tests {
         encode(&[(10, Kind::Panic), (20, Kind::Loop)], &mut b.0);
         // SAFETY: the buffer outlives the plan.
         let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
-        assert_eq!(plan.due(9, 0), None);
-        assert_eq!(plan.due(10, 5), Some(Kind::Panic));
+        assert_eq!(plan.due(Site::Bytes, 9, 0), None);
+        assert_eq!(plan.due(Site::Bytes, 10, 5), Some(Kind::Panic));
         assert_eq!(plan.last_fired(), Some((Kind::Panic, 5)));
-        assert_eq!(plan.due(10, 6), None, "a fired entry never fires again");
-        assert_eq!(plan.due(25, 7), Some(Kind::Loop));
-        assert_eq!(plan.due(1000, 8), None);
+        assert_eq!(
+            plan.due(Site::Bytes, 10, 6),
+            None,
+            "a fired entry never fires again"
+        );
+        assert_eq!(plan.due(Site::Bytes, 25, 7), Some(Kind::Loop));
+        assert_eq!(plan.due(Site::Bytes, 1000, 8), None);
         assert_eq!(plan.fired_count(), 2);
         let fired: usize = decode(&b.0).filter(|e| e.fired == 1).count();
         assert_eq!(fired, 2);
@@ -341,7 +371,7 @@ mod tests {
         let mut b = Buf([0; PLAN_BYTES]);
         // SAFETY: as above.
         let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
-        assert_eq!(plan.due(u64::MAX, 0), None);
+        assert_eq!(plan.due(Site::Bytes, u64::MAX, 0), None);
         assert_eq!(decode(&b.0).count(), 0);
     }
 
@@ -365,6 +395,33 @@ mod tests {
         encode(&[(1, Kind::Panic)], &mut b.0);
         // SAFETY: as above; claims only 20 bytes.
         let plan = unsafe { Plan::new(b.0.as_mut_ptr(), 20) };
-        assert_eq!(plan.due(5, 0), None);
+        assert_eq!(plan.due(Site::Bytes, 5, 0), None);
+    }
+
+    #[test]
+    fn sites_fire_in_plan_order() {
+        let mut b = Buf([0; PLAN_BYTES]);
+        encode_sites(
+            &[
+                (Site::Bytes, 5, Kind::Panic),
+                (Site::Start, 2, Kind::WildWrite),
+            ],
+            &mut b.0,
+        );
+        // SAFETY: the buffer outlives the plan.
+        let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
+        assert_eq!(
+            plan.due(Site::Start, 9, 0),
+            None,
+            "waits for the earlier entry"
+        );
+        assert_eq!(plan.due(Site::Bytes, 5, 0), Some(Kind::Panic));
+        assert_eq!(
+            plan.due(Site::Bytes, 50, 0),
+            None,
+            "the next entry is for another site"
+        );
+        assert_eq!(plan.due(Site::Start, 1, 0), None);
+        assert_eq!(plan.due(Site::Start, 2, 0), Some(Kind::WildWrite));
     }
 }

@@ -17,7 +17,7 @@
 
 use core::sync::atomic::{compiler_fence, Ordering};
 
-use fault_inject::Plan;
+use fault_inject::{Plan, Site};
 use pd_core::{Channel, ChannelSet, Message, Platform, Region};
 use persist::Persistent;
 use personality::{Driver, Env, ErrorReply, StartError};
@@ -132,8 +132,10 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
 
     fn init(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
-        uart.init();
-        Self::new(env, uart)
+        let driver = Self::new(env, uart)?;
+        driver.inject(env, Site::Start, env.epoch());
+        driver.uart.init();
+        Ok(driver)
     }
 
     fn recover(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
@@ -143,8 +145,10 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
             return Err(StartError::Inconsistent);
         }
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
-        uart.resume();
-        Self::new(env, uart)
+        let driver = Self::new(env, uart)?;
+        driver.inject(env, Site::Start, env.epoch());
+        driver.uart.resume();
+        Ok(driver)
     }
 
     fn request(&mut self, env: &mut Env<P, SerialState>, _ch: Channel, req: &Message) -> Message {
@@ -234,7 +238,7 @@ impl<U: Uart> SerialDriver<U> {
             if pos >= len {
                 break;
             }
-            self.inject(env, total);
+            self.inject(env, Site::Bytes, total);
             while !self.uart.tx_ready() {
                 core::hint::spin_loop();
             }
@@ -258,9 +262,9 @@ impl<U: Uart> SerialDriver<U> {
         Ok(len as u32)
     }
 
-    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, counter: u64) {
+    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, site: Site, counter: u64) {
         let Some(plan) = self.plan else { return };
-        if let Some(kind) = plan.due(counter, env.platform().now_ns()) {
+        if let Some(kind) = plan.due(site, counter, env.platform().now_ns()) {
             let base = self.persistent_base;
             fault_inject::perform(kind, || {
                 if !base.is_null() {

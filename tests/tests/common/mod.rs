@@ -1,0 +1,106 @@
+//! Shared set-up for the end-to-end tests: build (once) and launch the
+//! system's hosted image.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use fault_inject::Kind;
+use hosted::{Board, LaunchConfig, System};
+use zerocopy::IntoBytes;
+
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The hosted image (`selfheal-hosted`), built once per test run with the
+/// same profile as the tests, unless `SELFHEAL_HOSTED_IMAGE` names one.
+pub fn image() -> PathBuf {
+    static IMAGE: OnceLock<PathBuf> = OnceLock::new();
+    IMAGE
+        .get_or_init(|| {
+            if let Ok(p) = std::env::var("SELFHEAL_HOSTED_IMAGE") {
+                return PathBuf::from(p);
+            }
+            let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+            let release = !cfg!(debug_assertions);
+            let mut cmd = std::process::Command::new(cargo);
+            cmd.args(["build", "-q", "-p", "selfheal-hosted"])
+                .current_dir(repo());
+            if release {
+                cmd.arg("--release");
+            }
+            let status = cmd.status().expect("run cargo build for the hosted image");
+            assert!(status.success(), "building selfheal-hosted failed");
+            // tests run from target/<profile>/deps/
+            let exe = std::env::current_exe().expect("test executable path");
+            exe.parent()
+                .and_then(Path::parent)
+                .map(|d| d.join("selfheal-hosted"))
+                .expect("target directory")
+        })
+        .clone()
+}
+
+pub fn plan(entries: &[(u64, Kind)]) -> Vec<u8> {
+    let mut b = vec![0u8; fault_inject::PLAN_BYTES];
+    let n = fault_inject::encode(entries, &mut b);
+    b.truncate(n);
+    b
+}
+
+pub fn plan_sites(entries: &[(fault_inject::Site, u64, Kind)]) -> Vec<u8> {
+    let mut b = vec![0u8; fault_inject::PLAN_BYTES];
+    let n = fault_inject::encode_sites(entries, &mut b);
+    b.truncate(n);
+    b
+}
+
+pub fn random_plan(seed: u64, faults: usize, span: u64, kinds: &[Kind]) -> Vec<u8> {
+    let mut e = vec![(0, Kind::Panic); faults];
+    let n = fault_inject::generate(seed, faults, span, kinds, &mut e);
+    plan(&e[..n])
+}
+
+pub fn config(frames: u32, seed: u64) -> Vec<u8> {
+    pd_client::StreamConfig {
+        frames,
+        seed,
+        ..pd_client::StreamConfig::DEFAULT
+    }
+    .as_bytes()
+    .to_vec()
+}
+
+pub fn launch(board: Board, plan: Vec<u8>, config: Vec<u8>) -> System {
+    let mut cfg = LaunchConfig::new(repo().join("system.xml"), board, image());
+    cfg.prefill = vec![
+        ("fault_plan".into(), plan),
+        ("stream_config".into(), config),
+    ];
+    System::launch(cfg).expect("launch the system")
+}
+
+/// Wait until a diagnostic line satisfies `done`; returns the console.
+pub fn run_until(sys: &System, timeout: Duration, done: impl Fn(&[String]) -> bool) -> Vec<u8> {
+    let start = Instant::now();
+    loop {
+        let console = sys.console();
+        let diags = system_tests::split(&console).diags;
+        if done(&diags) {
+            return console;
+        }
+        if start.elapsed() > timeout {
+            let tail: Vec<_> = diags.iter().rev().take(30).rev().collect();
+            panic!("timed out after {timeout:?}; last diagnostics:\n{tail:#?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn stream_finished(d: &[String]) -> bool {
+    d.iter()
+        .any(|l| l.starts_with("client: stream done") || l.contains("stream abandoned"))
+}
