@@ -244,3 +244,43 @@ impl World {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn world(board: Board) -> World {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../system.xml");
+        let sys = match sdf::parse_file(&path) {
+            Ok(s) => s,
+            Err(e) => panic!("{e}"),
+        };
+        match World::new(&sys.for_board(board), board) {
+            Ok(w) => w,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_real_system_has_its_uart_and_timer_on_both_boards() {
+        for (board, kind) in [
+            (Board::QemuVirtAarch64, UartKind::Pl011),
+            (Board::X86_64Generic, UartKind::Ns16550),
+        ] {
+            let w = world(board);
+            let Some((k, Some((pd, ch, _)))) = w.uart else {
+                panic!("{board}: no UART or no UART interrupt");
+            };
+            assert_eq!(k, kind);
+            // The PD that takes the interrupt also has the registers.
+            let drv = &w.pds[pd];
+            assert!(drv.devices.iter().any(|(_, d)| *d == kind), "{board}");
+            assert_eq!(drv.irqs[usize::from(ch)], Some((IrqSource::Uart(kind), false)));
+            // The device mapping is not memory.
+            assert!(drv.maps.iter().all(|m| m.device.is_none() || board == Board::QemuVirtAarch64));
+            // Somebody (the monitor) has a timer, and it is the parent of the driver.
+            let (parent, _) = drv.parent.unwrap_or((usize::MAX, 0));
+            assert!(w.pds.get(parent).is_some_and(|p| p.timer.is_some()), "{board}");
+        }
+    }
+}
