@@ -10,8 +10,9 @@
 //! What must never happen: the client hiding an error it was given.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
+use channel::{Checked, CheckedHandler, ObserverCell};
 use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform};
+use serial_api::spec::{SerialClientChannels, SerialClientObserver};
 use serial_api::{SerialClient, SerialError};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -84,14 +85,23 @@ impl<P: Platform> Handler for Client<P> {
     }
 }
 
-static OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
+static OBSERVER: ObserverCell<SerialClientObserver> = ObserverCell::new();
 
 /// The client, inside the channel layer.
-pub type ClientPd<P> = CheckedHandler<P, NoObserver, Client<Checked<P, NoObserver>>>;
+pub type ClientPd<P> =
+    CheckedHandler<P, SerialClientObserver, Client<Checked<P, SerialClientObserver>>>;
 
 /// Entry point: send the whole stream, then wait for notifications.
 pub fn init<P: Platform>(platform: P) -> ClientPd<P> {
-    let p = Checked::new(platform, OBSERVER.init(NoObserver));
+    let channels = SerialClientChannels {
+        serial: SERIAL,
+        monitor: MONITOR,
+    };
+    let observer = match SerialClientObserver::new(channels, platform.now_ns()) {
+        Ok(o) => o,
+        Err((a, b)) => panic!("client: ports {a} and {b} share a channel"),
+    };
+    let p = Checked::new(platform, OBSERVER.init(observer));
     let outcome = run(&p);
     CheckedHandler::new(p.clone(), Client { p, outcome })
 }

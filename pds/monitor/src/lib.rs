@@ -6,20 +6,34 @@
 //! the system description.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
+use channel::{Checked, CheckedHandler, ObserverCell};
 use monitor::{ChildConfig, Monitor, Policy};
-use pd_core::Platform;
+use pd_core::{Channel, Platform};
+use serial_api::spec::{MonitorChannels, MonitorObserver};
 
 include!(concat!(env!("OUT_DIR"), "/children.rs"));
 
-static OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
+static OBSERVER: ObserverCell<MonitorObserver> = ObserverCell::new();
 
 /// The monitor, inside the channel layer.
-pub type MonitorPd<P> = CheckedHandler<P, NoObserver, Monitor<Checked<P, NoObserver>>>;
+pub type MonitorPd<P> = CheckedHandler<P, MonitorObserver, Monitor<Checked<P, MonitorObserver>>>;
+
+/// The monitor's channel to the serial driver (its `ready` notifications).
+pub const SERIAL_LC: Channel = Channel::of(1);
+/// The monitor's channel to the serial driver's client.
+pub const SERIAL_CLIENT: Channel = Channel::of(2);
 
 /// Entry point.
 pub fn init<P: Platform>(platform: P) -> MonitorPd<P> {
-    let p = Checked::new(platform, OBSERVER.init(NoObserver));
+    let channels = MonitorChannels {
+        serial_lc: SERIAL_LC,
+        serial_client: SERIAL_CLIENT,
+    };
+    let observer = match MonitorObserver::new(channels, platform.now_ns()) {
+        Ok(o) => o,
+        Err((a, b)) => panic!("monitor: ports {a} and {b} share a channel"),
+    };
+    let p = Checked::new(platform, OBSERVER.init(observer));
     CheckedHandler::new(p.clone(), Monitor::new(p, CHILDREN))
 }
 

@@ -11,14 +11,15 @@
 //! personality.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
-use ns16550::Ns16550;
+use channel::{Checked, CheckedHandler, ObserverCell, SaveArea};
 use core::sync::atomic::{AtomicU64, Ordering};
+use ns16550::Ns16550;
 
 use pd_core::{pd_log, Arch, DeviceIo, Platform};
-use personality::Personality;
+use personality::{Personality, StartPath};
 use pl011::Pl011;
-use serial_stream::{AttachUart, IrqStatus, SerialDriver, Uart, MONITOR};
+use serial_api::spec::{SerialChannels, SerialObserver};
+use serial_stream::{AttachUart, IrqStatus, SerialDriver, SerialState, Uart, CLIENT, MONITOR};
 
 /// Name of the UART register mapping (Arm) or I/O port range (x86).
 pub const UART_SETVAR: &str = "uart_regs";
@@ -74,11 +75,11 @@ impl<P: Platform> AttachUart<P> for BoardUart<P::Device> {
 /// The driver as a handler, inside the channel layer.
 pub type SerialPd<P> = CheckedHandler<
     P,
-    NoObserver,
-    Personality<Checked<P, NoObserver>, SerialDriver<BoardUart<<P as Platform>::Device>>>,
+    SerialObserver,
+    Personality<Checked<P, SerialObserver>, SerialDriver<BoardUart<<P as Platform>::Device>>>,
 >;
 
-static OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
+static OBSERVER: ObserverCell<SerialObserver> = ObserverCell::new();
 
 /// An initialised static (`.data`) and a zeroed one (`.bss`). Every start
 /// logs them and then changes them: a start that sees anything but the
@@ -89,8 +90,39 @@ static INIT_STATIC: AtomicU64 = AtomicU64::new(0x5eed_cafe);
 static ZERO_STATIC: AtomicU64 = AtomicU64::new(0);
 
 /// Entry point: start (or restart) the serial driver.
+///
+/// The protocol observer (generated from `serial.tingu`) keeps its state in
+/// the persistent region: on a warm start it resumes where the previous
+/// incarnation left off, so the replayed request's reply is checked against
+/// the state the request put the protocol in.
 pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
-    let p = Checked::new(platform, OBSERVER.init(NoObserver));
+    let (path, home) = match personality::peek::<SerialState>(&platform) {
+        Ok(x) => x,
+        Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
+    };
+    let channels = SerialChannels {
+        client: CLIENT,
+        monitor: MONITOR,
+    };
+    let observer = match SerialObserver::new(channels, platform.now_ns()) {
+        Ok(o) => o,
+        Err((a, b)) => panic!("serial: ports {a} and {b} share a channel"),
+    };
+    let area = SaveArea {
+        len: home.len,
+        words: home.words,
+        capacity: persist::OBSERVER_WORDS,
+        deadline: home.deadline,
+        report_len: home.report_len,
+        report: home.report,
+        report_capacity: persist::REPORT_BYTES,
+    };
+    let p = Checked::persistent(
+        platform,
+        OBSERVER.init(observer),
+        area,
+        path == StartPath::Warm,
+    );
     match Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR)) {
         Ok(mut h) => {
             let (init, zero) = (

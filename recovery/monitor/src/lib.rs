@@ -249,7 +249,11 @@ impl<P: Platform> Monitor<P> {
         let served = verdict == Verdict::Trusted && served_now > c.served_mark;
         let decision = c.tracker.on_fault(now, verdict == Verdict::Trusted, served);
         // A cold or tombstone start formats the region: its count restarts.
-        c.served_mark = if decision == Decision::Warm { served_now } else { 0 };
+        c.served_mark = if decision == Decision::Warm {
+            served_now
+        } else {
+            0
+        };
         c.epoch = c
             .region
             .as_ref()

@@ -77,6 +77,11 @@ impl Directive {
     }
 }
 
+/// Words of protocol-observer state kept in the header.
+pub const OBSERVER_WORDS: usize = 32;
+/// Bytes of violation report kept in the header.
+pub const REPORT_BYTES: usize = 1024;
+
 /// No handler is running: the state is consistent and sealed by `state_crc`.
 pub const PHASE_IDLE: u32 = 0;
 /// A handler (request, notification or start) is running; the state may be
@@ -169,6 +174,15 @@ pub struct Header {
     /// Requests answered since the region was formatted (the monitor's measure
     /// of whether a restart led to useful work).
     pub served: u64,
+    /// Number of meaningful words in `observer`.
+    pub observer_len: u64,
+    /// The driver's protocol observer state, saved after every transition so
+    /// that a warm restart resumes checking where the last incarnation was.
+    pub observer: [u64; OBSERVER_WORDS],
+    /// Length of `report`.
+    pub report_len: u64,
+    /// The driver's last protocol-violation report (text), for the monitor.
+    pub report: [u8; REPORT_BYTES],
     /// The request in flight.
     pub inflight: Inflight,
     /// The last start.
@@ -188,6 +202,23 @@ impl Header {
     fn intact(&self) -> bool {
         self.magic == MAGIC && self.header_crc == self.compute_header_crc()
     }
+}
+
+/// Pointers into a driver's header for the channel layer: where the protocol
+/// observer saves its state, publishes its deadline and leaves its violation
+/// report. Raw, because the channel layer writes them from inside checks.
+#[derive(Copy, Clone, Debug)]
+pub struct ObserverHome {
+    /// Saved word count.
+    pub len: *mut u64,
+    /// [`OBSERVER_WORDS`] words.
+    pub words: *mut u64,
+    /// Earliest timeout-state deadline (ns), 0 for none.
+    pub deadline: *mut u64,
+    /// Report length.
+    pub report_len: *mut u64,
+    /// [`REPORT_BYTES`] bytes.
+    pub report: *mut u8,
 }
 
 /// Offset of the state from the start of the region.
@@ -398,6 +429,9 @@ impl<S: Persistent> DriverRegion<S> {
         h.phase = PHASE_IDLE;
         h.state_crc = state_crc;
         h.inflight = Inflight::default();
+        h.observer_len = 0;
+        h.report_len = 0;
+        h.deadline = 0;
         h.seal();
     }
 
@@ -429,8 +463,22 @@ impl<S: Persistent> DriverRegion<S> {
         h.inflight = slot;
     }
 
-    /// A handler without a request to save (notification, start) begins.
+    /// A handler without a request to save (a notification) begins. Any event
+    /// means the previous request's reply has been delivered, so its in-flight
+    /// slot is retired here (not in `end_request`: a fault between the end of
+    /// the handler and the delivery of the reply must still replay it).
     pub fn begin_busy(&mut self) {
+        let h = self.header_mut();
+        if h.inflight.valid != 0 {
+            h.inflight.valid = 0;
+            h.inflight.crc = h.inflight.compute_crc();
+        }
+        h.phase = PHASE_BUSY;
+    }
+
+    /// Mark the region busy without retiring the in-flight request (a start,
+    /// which may have to replay it).
+    pub fn begin_start(&mut self) {
         self.header_mut().phase = PHASE_BUSY;
     }
 
@@ -453,13 +501,14 @@ impl<S: Persistent> DriverRegion<S> {
         unsafe { ptr::write_volatile(ptr::addr_of_mut!(h.deadline), deadline) };
     }
 
-    /// The handler is done: clear the in-flight slot (if any) and seal the state.
-    pub fn end_request(&mut self) {
+    /// The handler is done: seal the state. The in-flight slot stays valid
+    /// until the next event (see [`Self::begin_busy`]): replaying an answered
+    /// request is harmless for an idempotent driver, losing an unanswered one
+    /// is not. `answered` counts a served request.
+    pub fn end_request(&mut self, answered: bool) {
         let state_crc = crc::crc32(self.state_bytes());
         let h = self.header_mut();
-        if h.inflight.valid != 0 {
-            h.inflight.valid = 0;
-            h.inflight.crc = h.inflight.compute_crc();
+        if answered {
             // SAFETY: field of the mapped header; volatile because the
             // monitor reads it while we run.
             unsafe {
@@ -469,6 +518,18 @@ impl<S: Persistent> DriverRegion<S> {
         }
         h.state_crc = state_crc;
         h.phase = PHASE_IDLE;
+    }
+
+    /// Where the channel layer keeps the protocol observer's state.
+    pub fn observer_home(&mut self) -> ObserverHome {
+        let h = self.header_mut();
+        ObserverHome {
+            len: ptr::addr_of_mut!(h.observer_len),
+            words: ptr::addr_of_mut!(h.observer) as *mut u64,
+            deadline: ptr::addr_of_mut!(h.deadline),
+            report_len: ptr::addr_of_mut!(h.report_len),
+            report: ptr::addr_of_mut!(h.report) as *mut u8,
+        }
     }
 
     /// Record how this start went.
@@ -573,6 +634,14 @@ impl MonitorRegion {
                 ptr::read_volatile(ptr::addr_of!((*h).progress)),
             )
         }
+    }
+
+    /// The driver's last violation report, copied into `out`; returns its length.
+    pub fn report(&self, out: &mut [u8]) -> usize {
+        let h = self.header();
+        let n = (h.report_len as usize).min(REPORT_BYTES).min(out.len());
+        out[..n].copy_from_slice(&h.report[..n]);
+        n
     }
 
     /// Requests the driver has answered since its region was formatted.

@@ -83,8 +83,11 @@ fn state_survives_and_inflight_is_replayable() {
     assert_eq!(r.epoch(), 1);
     let (c, got) = r.inflight().expect("in flight");
     assert_eq!((c, got), (ch, msg(7, &[1, 2, 3])));
-    r.end_request();
+    r.end_request(true);
+    assert!(r.inflight().is_some(), "kept until the next event");
+    r.begin_busy();
     assert!(r.inflight().is_none());
+    assert_eq!(monitor(&mut m).served(), 1);
 }
 
 #[test]
@@ -95,7 +98,7 @@ fn wild_write_between_requests_is_caught_by_the_state_crc() {
     r.arm_warm();
     r.begin_request(Channel::of(0), &msg(1, &[]));
     r.state().sent = 5;
-    r.end_request();
+    r.end_request(true);
     m.0[STATE_OFFSET] ^= 0x40;
     assert_eq!(
         monitor(&mut m).validate(),

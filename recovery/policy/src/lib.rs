@@ -229,7 +229,10 @@ mod tests {
         let mut t = tracker(2);
         assert_eq!(t.on_fault(0, true, false), Decision::Warm);
         assert_eq!(t.on_fault(MS, true, false), Decision::Warm);
-        assert_eq!(t.on_fault(2 * MS, true, false), Decision::Cold(ColdReason::Budget));
+        assert_eq!(
+            t.on_fault(2 * MS, true, false),
+            Decision::Cold(ColdReason::Budget)
+        );
         // The cold start faults again within the window: give up.
         assert_eq!(t.on_fault(50 * MS, true, false), Decision::Stop);
         assert!(t.stopped());
@@ -250,7 +253,10 @@ mod tests {
     fn a_cold_start_that_survives_the_window_is_forgiven() {
         let mut t = tracker(1);
         assert_eq!(t.on_fault(0, true, false), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true, false), Decision::Cold(ColdReason::Budget));
+        assert_eq!(
+            t.on_fault(MS, true, false),
+            Decision::Cold(ColdReason::Budget)
+        );
         assert_eq!(t.on_fault(500 * MS, true, false), Decision::Warm);
     }
 
@@ -262,7 +268,10 @@ mod tests {
         }
         // But a loop without service does.
         assert_eq!(t.on_fault(60 * MS, true, false), Decision::Warm);
-        assert_eq!(t.on_fault(61 * MS, true, false), Decision::Cold(ColdReason::Budget));
+        assert_eq!(
+            t.on_fault(61 * MS, true, false),
+            Decision::Cold(ColdReason::Budget)
+        );
         // A cold start that then serves is forgiven even inside the window.
         assert_eq!(t.on_fault(62 * MS, true, true), Decision::Warm);
     }
@@ -270,7 +279,10 @@ mod tests {
     #[test]
     fn an_untrusted_region_forces_cold() {
         let mut t = tracker(5);
-        assert_eq!(t.on_fault(0, false, false), Decision::Cold(ColdReason::Region));
+        assert_eq!(
+            t.on_fault(0, false, false),
+            Decision::Cold(ColdReason::Region)
+        );
     }
 
     #[test]

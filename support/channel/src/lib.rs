@@ -118,6 +118,72 @@ pub trait Observer: 'static {
         let _ = w;
         Ok(())
     }
+
+    /// Save the protocol state (not the trace) into `out`; the number of
+    /// words used, or `None` if `out` is too short.
+    fn save_state(&self, out: &mut [u64]) -> Option<usize> {
+        let _ = out;
+        Some(0)
+    }
+
+    /// Restore what [`Observer::save_state`] wrote; `false` (and no change)
+    /// if the words are not a valid state.
+    fn restore_state(&mut self, words: &[u64]) -> bool {
+        words.is_empty()
+    }
+}
+
+/// Where a PD's observer state lives between incarnations: raw pointers into
+/// the PD's persistent region (for a driver), written after every transition.
+///
+/// The pointers must stay valid and be written by nobody else while this PD
+/// runs (the monitor writes the region only while the PD is stopped).
+#[derive(Copy, Clone, Debug)]
+pub struct SaveArea {
+    /// Number of saved words.
+    pub len: *mut u64,
+    /// Saved words.
+    pub words: *mut u64,
+    /// Capacity of `words`.
+    pub capacity: usize,
+    /// Published earliest timeout deadline (ns; 0 = none), for the monitor.
+    pub deadline: *mut u64,
+    /// Length of the last violation report.
+    pub report_len: *mut u64,
+    /// The last violation report (text).
+    pub report: *mut u8,
+    /// Capacity of `report`.
+    pub report_capacity: usize,
+}
+
+impl SaveArea {
+    /// The saved words, if they fit.
+    ///
+    /// # Safety
+    /// The pointers must be valid as the type's docs require.
+    unsafe fn saved(&self) -> Option<&[u64]> {
+        // SAFETY: caller guarantees validity.
+        let n = unsafe { core::ptr::read_volatile(self.len) } as usize;
+        // SAFETY: as above; n checked against capacity.
+        (n <= self.capacity).then(|| unsafe { core::slice::from_raw_parts(self.words, n) })
+    }
+}
+
+/// Writes into a raw text buffer, truncating.
+struct RawText {
+    buf: *mut u8,
+    cap: usize,
+    len: usize,
+}
+
+impl fmt::Write for RawText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let n = s.len().min(self.cap - self.len);
+        // SAFETY: `buf` is valid for `cap` bytes (SaveArea contract); len + n <= cap.
+        unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len), n) };
+        self.len += n;
+        Ok(())
+    }
 }
 
 /// An observer that allows everything.
@@ -171,6 +237,7 @@ impl<O: 'static> Default for ObserverCell<O> {
 pub struct Checked<P: Platform, O: Observer> {
     inner: P,
     observer: &'static RefCell<O>,
+    area: Option<SaveArea>,
 }
 
 impl<P: Platform, O: Observer> Clone for Checked<P, O> {
@@ -178,6 +245,7 @@ impl<P: Platform, O: Observer> Clone for Checked<P, O> {
         Self {
             inner: self.inner.clone(),
             observer: self.observer,
+            area: self.area,
         }
     }
 }
@@ -185,7 +253,58 @@ impl<P: Platform, O: Observer> Clone for Checked<P, O> {
 impl<P: Platform, O: Observer> Checked<P, O> {
     /// Wrap `inner`; `observer` lives as long as the PD.
     pub fn new(inner: P, observer: &'static RefCell<O>) -> Self {
-        Self { inner, observer }
+        Self {
+            inner,
+            observer,
+            area: None,
+        }
+    }
+
+    /// Wrap `inner` with an observer whose state is kept in `area` (a
+    /// driver's persistent region). With `restore`, the observer first takes
+    /// the saved state (a warm restart: checking resumes where the previous
+    /// incarnation was); otherwise it starts fresh and overwrites the area.
+    pub fn persistent(
+        inner: P,
+        observer: &'static RefCell<O>,
+        area: SaveArea,
+        restore: bool,
+    ) -> Self {
+        let c = Self {
+            inner,
+            observer,
+            area: Some(area),
+        };
+        let restored = restore
+            && match c.observer.try_borrow_mut() {
+                // SAFETY: the SaveArea contract.
+                Ok(mut o) => unsafe { area.saved() }.is_some_and(|w| o.restore_state(w)),
+                Err(_) => false,
+            };
+        if restore && !restored {
+            pd_core::pd_log!(
+                &c.inner,
+                "{}: saved protocol state unusable: observer starts fresh",
+                c.inner.pd_name()
+            );
+        }
+        c.persist();
+        c
+    }
+
+    /// Save the observer's state and deadline into the area, if any.
+    fn persist(&self) {
+        let (Some(a), Ok(o)) = (self.area, self.observer.try_borrow()) else {
+            return;
+        };
+        // SAFETY: the SaveArea contract: `words` valid for `capacity` words.
+        let words = unsafe { core::slice::from_raw_parts_mut(a.words, a.capacity) };
+        let n = o.save_state(words).unwrap_or(0);
+        // SAFETY: the SaveArea contract.
+        unsafe {
+            core::ptr::write_volatile(a.len, n as u64);
+            core::ptr::write_volatile(a.deadline, o.deadline().unwrap_or(0));
+        }
     }
 
     /// The unchecked platform (for the backend and for diagnostics only).
@@ -201,7 +320,7 @@ impl<P: Platform, O: Observer> Checked<P, O> {
             msg: *msg,
         };
         let now = self.inner.now_ns();
-        match self.observer.try_borrow_mut() {
+        let r = match self.observer.try_borrow_mut() {
             Ok(mut o) => o.check(&ev, now),
             // Re-entrant use would be a bug in this layer; refuse rather than panic.
             Err(_) => Err(Violation {
@@ -209,7 +328,11 @@ impl<P: Platform, O: Observer> Checked<P, O> {
                 port: u16::MAX,
                 reason: Reason::NotAllowed,
             }),
+        };
+        if r.is_ok() {
+            self.persist();
         }
+        r
     }
 
     /// This PD tried to send something illegal: report and trap.
@@ -234,6 +357,25 @@ impl<P: Platform, O: Observer> Checked<P, O> {
         if let Ok(o) = self.observer.try_borrow() {
             let mut w = pd_core::DebugWriter(p);
             let _ = o.report(&mut w);
+            if let Some(a) = self.area {
+                // Leave the report for the monitor too (it reads the region
+                // when this PD faults).
+                let mut t = RawText {
+                    buf: a.report,
+                    cap: a.report_capacity,
+                    len: 0,
+                };
+                let _ = fmt::write(
+                    &mut t,
+                    format_args!(
+                        "{whose} violation: {:?} {:?} label {:#x} on {}: {}\n",
+                        v.event.dir, v.event.kind, v.event.msg.label, v.event.ch, v.reason
+                    ),
+                );
+                let _ = o.report(&mut t);
+                // SAFETY: the SaveArea contract.
+                unsafe { core::ptr::write_volatile(a.report_len, t.len as u64) };
+            }
         }
     }
 

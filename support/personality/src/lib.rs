@@ -27,7 +27,8 @@ use core::fmt::Write as _;
 #[cfg(test)]
 use pd_core::DeviceIo;
 use pd_core::{pd_log, Channel, ChannelSet, Handler, LineBuf, Message, Platform};
-use persist::{DriverRegion, Persistent, StartPath, StartRecord};
+pub use persist::StartPath;
+use persist::{DriverRegion, Persistent, StartRecord};
 
 pub use persist;
 
@@ -146,6 +147,23 @@ pub struct Personality<P: Platform, D: Driver<P>> {
     mode: Mode<D>,
 }
 
+/// What the next start of a driver with state `S` will do, and where the
+/// channel layer keeps its protocol observer's state, without changing
+/// anything. A PD calls this before building its channel layer, to restore
+/// its observer on a warm start (and only then).
+pub fn peek<S: Persistent>(
+    platform: &impl Platform,
+) -> Result<(StartPath, persist::ObserverHome), SetupError> {
+    let region = platform
+        .region(PERSISTENT_SETVAR)
+        .ok_or(SetupError::NoRegion)?;
+    // SAFETY: the PD's persistent mapping; `classify` only reads, and the
+    // home is raw pointers for the channel layer.
+    let mut region = unsafe { DriverRegion::<S>::new(region.as_mut_ptr(), region.size) }
+        .map_err(SetupError::Region)?;
+    Ok((region.classify(), region.observer_home()))
+}
+
 /// Why the personality could not even start.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum SetupError {
@@ -178,7 +196,8 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             region,
             recovered: false,
         };
-        env.region.begin_busy();
+        // Busy, but the in-flight request stays: it may have to be replayed.
+        env.region.begin_start();
         env.region.progress();
 
         let mut replayed = 0;
@@ -209,11 +228,15 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                     env.recovered = true;
                     let reply = driver.request(&mut env, ch, &msg);
                     env.recovered = false;
-                    env.region.end_request();
+                    env.region.end_request(true);
                     env.platform.reply_pending(Some(ch), &reply);
                     replayed = 1;
                 } else {
-                    env.region.end_request();
+                    // Nothing saved, yet a caller may be blocked on us (a fault
+                    // before its request was saved): tell it, never leave it.
+                    env.region.end_request(false);
+                    let reply = D::error_reply(ErrorReply::Restarted, env.region.epoch());
+                    env.platform.reply_pending(None, &reply);
                 }
                 Mode::Serving(driver)
             }
@@ -228,7 +251,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                 env.platform
                     .reply_pending(inflight.map(|(ch, _)| ch), &reply);
                 replayed = u32::from(inflight.is_some());
-                env.region.end_request();
+                env.region.end_request(false);
                 mode
             }
         };
@@ -304,7 +327,7 @@ impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
             self.env.region.begin_busy();
             self.env.region.progress();
             driver.notified(&mut self.env, channels);
-            self.env.region.end_request();
+            self.env.region.end_request(false);
         }
     }
 
@@ -314,7 +337,7 @@ impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
                 self.env.region.begin_request(ch, msg);
                 self.env.region.progress();
                 let reply = driver.request(&mut self.env, ch, msg);
-                self.env.region.end_request();
+                self.env.region.end_request(true);
                 reply
             }
             Mode::Tombstone => D::error_reply(ErrorReply::Stopped, self.env.region.epoch()),

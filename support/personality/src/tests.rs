@@ -200,7 +200,7 @@ fn a_failed_recover_falls_back_to_init() {
     let (p, _dev) = platform();
     let mut pers = Personality::<_, Stream>::start(p.clone(), None).expect("start");
     pers.env().state().pos = 5000; // inconsistent: recover refuses it
-    pers.env().region.end_request();
+    pers.env().region.end_request(false);
     drop(pers);
     monitor(&p).prepare_warm(1);
     let mut pers = Personality::<_, Stream>::start(p.clone(), None).expect("restart");

@@ -432,11 +432,26 @@ fn lifecycle_finishes_component_only_when_all_terminate() {
 fn save_and_restore_carry_states_variables_timers_and_subports() {
     let mut o = obs();
     start(&mut o, 0);
-    assert_eq!(o.check(&reply_out(LC, lifecycle::label::START_COMPLETE, &[]), 1), Ok(()));
-    assert_eq!(o.check(&call_in(PM, power_management::label::SLEEP, &[3]), 2), Ok(()));
-    assert_eq!(o.check(&call_out(USB, usb_interface::label::PIPE_OPEN, &[9]), 3), Ok(()));
-    assert_eq!(o.check(&reply_in(USB, usb_interface::label::PIPE_OPENED, &[9]), 4), Ok(()));
-    assert_eq!(o.check(&call_out(USB, usb_pipe::label::XFER, &[9, 8]), 5), Ok(()));
+    assert_eq!(
+        o.check(&reply_out(LC, lifecycle::label::START_COMPLETE, &[]), 1),
+        Ok(())
+    );
+    assert_eq!(
+        o.check(&call_in(PM, power_management::label::SLEEP, &[3]), 2),
+        Ok(())
+    );
+    assert_eq!(
+        o.check(&call_out(USB, usb_interface::label::PIPE_OPEN, &[9]), 3),
+        Ok(())
+    );
+    assert_eq!(
+        o.check(&reply_in(USB, usb_interface::label::PIPE_OPENED, &[9]), 4),
+        Ok(())
+    );
+    assert_eq!(
+        o.check(&call_out(USB, usb_pipe::label::XFER, &[9, 8]), 5),
+        Ok(())
+    );
 
     let mut words = [0u64; ASIX_STATE_WORDS];
     assert!(o.save(&mut words));
@@ -449,10 +464,20 @@ fn save_and_restore_carry_states_variables_timers_and_subports() {
     assert_eq!(r.pm().vars().power_level, 3);
     assert_eq!(r.usb().vars().open_pipes, 1);
     let slot = r.usb_pipe().find(9).expect("pipe 9 restored");
-    assert_eq!(r.usb_pipe().get(slot).map(|p| p.1.state_name()), Some("busy"));
-    assert_eq!(r.deadline(), Some(5 + 100_000_000), "the pipe's timer came along");
+    assert_eq!(
+        r.usb_pipe().get(slot).map(|p| p.1.state_name()),
+        Some("busy")
+    );
+    assert_eq!(
+        r.deadline(),
+        Some(5 + 100_000_000),
+        "the pipe's timer came along"
+    );
     // And it goes on from there.
-    assert_eq!(r.check(&reply_in(USB, usb_pipe::label::XFER_DONE, &[9, 8]), 6), Ok(()));
+    assert_eq!(
+        r.check(&reply_in(USB, usb_pipe::label::XFER_DONE, &[9, 8]), 6),
+        Ok(())
+    );
 
     // Corrupt words are refused as a whole.
     let mut bad = words;

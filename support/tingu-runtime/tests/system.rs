@@ -440,16 +440,34 @@ fn attached_to_a_pd_through_the_channel_layer() {
 fn an_observer_carried_across_a_warm_restart_accepts_the_replayed_reply() {
     // A write is in flight when the driver faults.
     let mut before = driver();
-    let _ = serve(&mut before, Request::Open, Reply::Opened { epoch: 1 }.encode(), 0);
-    let w = Request::Write { seq: 5, offset: 0, len: 2 }.encode();
+    let _ = serve(
+        &mut before,
+        Request::Open,
+        Reply::Opened { epoch: 1 }.encode(),
+        0,
+    );
+    let w = Request::Write {
+        seq: 5,
+        offset: 0,
+        len: 2,
+    }
+    .encode();
     assert_eq!(before.check(&ev(CLIENT, Dir::In, Kind::Call, w), 2), Ok(()));
     let mut saved = [0u64; SERIAL_STATE_WORDS];
     assert!(before.save(&mut saved));
 
     // Warm restart: the replayed request is answered with `written`.
-    let done = ev(CLIENT, Dir::Out, Kind::Reply, Reply::Written { seq: 5, count: 2 }.encode());
+    let done = ev(
+        CLIENT,
+        Dir::Out,
+        Kind::Reply,
+        Reply::Written { seq: 5, count: 2 }.encode(),
+    );
     let mut fresh = driver();
-    assert_eq!(fresh.check(&done, 3).map_err(|v| v.reason), Err(Reason::NotAllowed));
+    assert_eq!(
+        fresh.check(&done, 3).map_err(|v| v.reason),
+        Err(Reason::NotAllowed)
+    );
     let mut restored = driver();
     assert!(restored.restore(&saved));
     assert_eq!(restored.check(&done, 3), Ok(()));

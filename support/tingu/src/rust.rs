@@ -1343,6 +1343,17 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
     let _ = writeln!(w, "        d");
     let _ = writeln!(w, "    }}");
     let _ = writeln!(w);
+    let words_name = format!("{}_STATE_WORDS", upper(&c.name));
+    let _ = writeln!(
+        w,
+        "    fn save_state(&self, out: &mut [u64]) -> Option<usize> {{ if self.save(out) {{ Some({words_name}) }} else {{ None }} }}"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    fn restore_state(&mut self, words: &[u64]) -> bool {{ self.restore(words) }}"
+    );
+    let _ = writeln!(w);
     let _ = writeln!(
         w,
         "    fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {{"

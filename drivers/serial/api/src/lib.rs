@@ -19,6 +19,14 @@ use core::fmt;
 
 use pd_core::{Channel, Message, Platform, Region};
 
+/// Generated from `serial.tingu` (and the lifecycle and control protocols it
+/// imports): message types, labels, and the protocol observers of the
+/// `serial`, `serial_client` and `monitor` components.
+pub mod spec {
+    #![allow(missing_docs, clippy::all)]
+    include!(concat!(env!("OUT_DIR"), "/serial_protocol.rs"));
+}
+
 /// Message labels (the protocol is specified in `serial.tingu`).
 pub mod label {
     /// `open()`: start a session.

@@ -1402,6 +1402,10 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for AsixObserver<N> {
         d
     }
 
+    fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(ASIX_STATE_WORDS) } else { None } }
+
+    fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `asix`:")?;
         write!(w, "  port lc (Lifecycle) on ch{}: ", self.channels.lc.index())?;

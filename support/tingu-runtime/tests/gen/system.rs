@@ -975,6 +975,10 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialObserver<N> {
         d
     }
 
+    fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(SERIAL_STATE_WORDS) } else { None } }
+
+    fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `serial`:")?;
         write!(w, "  port client (SerialStream) on ch{}: ", self.channels.client.index())?;
@@ -1152,6 +1156,10 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialClientObserver
         d
     }
 
+    fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(SERIAL_CLIENT_STATE_WORDS) } else { None } }
+
+    fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `serial_client`:")?;
         write!(w, "  port serial (mirror SerialStream) on ch{}: ", self.channels.serial.index())?;
@@ -1328,6 +1336,10 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for MonitorObserver<N> {
         if let Some(x) = self.serial_client.deadline() { d = Some(d.map_or(x, |d| d.min(x))); }
         d
     }
+
+    fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(MONITOR_STATE_WORDS) } else { None } }
+
+    fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
 
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `monitor`:")?;
