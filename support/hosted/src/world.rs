@@ -275,12 +275,21 @@ mod tests {
             // The PD that takes the interrupt also has the registers.
             let drv = &w.pds[pd];
             assert!(drv.devices.iter().any(|(_, d)| *d == kind), "{board}");
-            assert_eq!(drv.irqs[usize::from(ch)], Some((IrqSource::Uart(kind), false)));
+            assert_eq!(
+                drv.irqs[usize::from(ch)],
+                Some((IrqSource::Uart(kind), false))
+            );
             // The device mapping is not memory.
-            assert!(drv.maps.iter().all(|m| m.device.is_none() || board == Board::QemuVirtAarch64));
+            assert!(drv
+                .maps
+                .iter()
+                .all(|m| m.device.is_none() || board == Board::QemuVirtAarch64));
             // Somebody (the monitor) has a timer, and it is the parent of the driver.
             let (parent, _) = drv.parent.unwrap_or((usize::MAX, 0));
-            assert!(w.pds.get(parent).is_some_and(|p| p.timer.is_some()), "{board}");
+            assert!(
+                w.pds.get(parent).is_some_and(|p| p.timer.is_some()),
+                "{board}"
+            );
         }
     }
 }
