@@ -66,10 +66,8 @@ impl MonitorLog {
                 log.faults.push(f);
             } else if let Some(r) = parse_restart(rest) {
                 log.restarts.push(r);
-            } else if let Some((pd, tail)) = rest.split_once(" -> ") {
-                if let Some(decision) = tail.split(" restart").next() {
-                    log.decisions.push((pd.to_string(), decision.to_string()));
-                }
+            } else if let Some((pd, decision)) = parse_decision(rest) {
+                log.decisions.push((pd, decision));
             } else if let Some(pd) = rest.strip_suffix(" stopped for good; clients told") {
                 log.stopped.push(pd.to_string());
             }
@@ -85,6 +83,16 @@ impl MonitorLog {
         }
         m
     }
+}
+
+/// `<pd> -> <decision> restart, epoch <n>`
+fn parse_decision(s: &str) -> Option<(String, String)> {
+    let (pd, tail) = s.split_once(" -> ")?;
+    let (decision, epoch) = tail.split_once(" restart, epoch ")?;
+    if pd.contains(' ') || decision.contains(' ') || epoch.parse::<u64>().is_err() {
+        return None;
+    }
+    Some((pd.to_string(), decision.to_string()))
 }
 
 fn parse_fault(s: &str) -> Option<FaultLine> {

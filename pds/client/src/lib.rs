@@ -40,9 +40,14 @@ pub struct StreamConfig {
     pub seed: u64,
     /// Bytes per write (rounded down to whole frames; 0 = the whole buffer).
     pub chunk: u32,
-    /// Padding.
-    pub _pad: u32,
+    /// [`FLAG_PROBE_WRONG_STATE`], ...
+    pub flags: u32,
 }
+
+/// Before the stream, send a `write` before `open`, going around this
+/// client's own observer (as a buggy client without one would): the driver's
+/// observer must refuse it and leave the driver untouched.
+pub const FLAG_PROBE_WRONG_STATE: u32 = 1;
 
 impl StreamConfig {
     /// 64 KiB of frames, seed 1.
@@ -51,7 +56,7 @@ impl StreamConfig {
         frames: 1024,
         seed: 1,
         chunk: 0,
-        _pad: 0,
+        flags: 0,
     };
 }
 
@@ -102,8 +107,28 @@ pub fn init<P: Platform>(platform: P) -> ClientPd<P> {
         Err((a, b)) => panic!("client: ports {a} and {b} share a channel"),
     };
     let p = Checked::new(platform, OBSERVER.init(observer));
+    if config(&p).flags & FLAG_PROBE_WRONG_STATE != 0 {
+        probe_wrong_state(&p);
+    }
     let outcome = run(&p);
     CheckedHandler::new(p.clone(), Client { p, outcome })
+}
+
+fn probe_wrong_state<P: Platform>(p: &Checked<P, SerialClientObserver>) {
+    let req = serial_api::Request::Write {
+        seq: 1,
+        offset: 0,
+        len: 1,
+    };
+    // `raw()`: not through our own observer, which would trap us first.
+    let reply = serial_api::decode_reply(&p.raw().ppcall(SERIAL, &req.encode()));
+    match reply {
+        Err(SerialError::ProtocolRefused) => pd_log!(
+            p,
+            "client: probe: a write before open was refused by the driver's observer"
+        ),
+        other => pd_log!(p, "client: probe: a write before open got {other:?}"),
+    }
 }
 
 fn config<P: Platform>(p: &P) -> StreamConfig {

@@ -237,6 +237,17 @@ impl<P: Platform> Monitor<P> {
             .map_or(Verdict::Untrusted(persist::Untrusted::NoMagic), |r| {
                 r.validate()
             });
+        if let (Fault::ProtocolViolation { .. }, Some(r)) = (fault, c.region.as_ref()) {
+            // The child's channel layer left its observer's report in the
+            // region before trapping: the state of every protocol and the
+            // last events.
+            let mut buf = [0u8; persist::REPORT_BYTES];
+            let n = r.report(&mut buf);
+            let text = core::str::from_utf8(&buf[..n]).unwrap_or("(report not text)");
+            for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                pd_log!(&self.p, "monitor: {} report: {}", c.cfg.name, line.trim_end());
+            }
+        }
         if let Verdict::Untrusted(why) = verdict {
             pd_log!(
                 &self.p,
@@ -247,7 +258,10 @@ impl<P: Platform> Monitor<P> {
         }
         let served_now = c.region.as_ref().map_or(0, |r| r.served());
         let served = verdict == Verdict::Trusted && served_now > c.served_mark;
-        let decision = c.tracker.on_fault(now, verdict == Verdict::Trusted, served);
+        let decision = match fault {
+            Fault::ProtocolTimeout { .. } => c.tracker.on_unanswerable(now, served),
+            _ => c.tracker.on_fault(now, verdict == Verdict::Trusted, served),
+        };
         // A cold or tombstone start formats the region: its count restarts.
         c.served_mark = if decision == Decision::Warm {
             served_now
@@ -385,18 +399,14 @@ impl<P: Platform> Monitor<P> {
             };
             let (busy, progress) = region.liveness();
             let deadline = region.deadline();
-            if deadline != 0 && now > deadline {
-                let label = 0;
-                let fault = Fault::ProtocolViolation {
-                    channel: c.cfg.ready_channel,
-                    label,
+            // A timeout state about to expire: whatever the child is doing
+            // (its heartbeat may even move), it will not leave in time. Act
+            // `hang_ns` early, so that the error reply of the restart is still
+            // on time for the caller's observer too.
+            if deadline != 0 && now.saturating_add(c.cfg.policy.hang_ns) >= deadline {
+                let fault = Fault::ProtocolTimeout {
+                    left_ms: deadline.saturating_sub(now) / 1_000_000,
                 };
-                pd_log!(
-                    &self.p,
-                    "monitor: {} missed a protocol timeout state deadline by {} ms",
-                    c.cfg.name,
-                    (now - deadline) / 1_000_000
-                );
                 self.stop_then_handle(idx, fault, now);
                 continue;
             }

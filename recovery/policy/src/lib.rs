@@ -72,6 +72,10 @@ pub enum ColdReason {
     Budget,
     /// The persistent region failed validation.
     Region,
+    /// The request in flight can no longer be answered legally (its
+    /// protocol's timeout expired): it must get an error, which only a cold
+    /// start gives.
+    Unanswerable,
 }
 
 impl Decision {
@@ -81,6 +85,7 @@ impl Decision {
             Self::Warm => "warm",
             Self::Cold(ColdReason::Budget) => "cold(budget)",
             Self::Cold(ColdReason::Region) => "cold(region)",
+            Self::Cold(ColdReason::Unanswerable) => "cold(timeout)",
             Self::Stop => "stop",
         }
     }
@@ -153,6 +158,18 @@ impl Tracker {
             }
         }
         self.len = kept;
+    }
+
+    /// Decide about a fault that leaves the request in flight unanswerable
+    /// (a protocol timeout): cold, or stop if a cold start already failed.
+    pub fn on_unanswerable(&mut self, now: u64, served: bool) -> Decision {
+        match self.on_fault(now, false, served) {
+            Decision::Cold(_) => {
+                // `on_fault` counted it as a region problem; say why.
+                Decision::Cold(ColdReason::Unanswerable)
+            }
+            d => d,
+        }
     }
 
     /// Decide what to do about a fault at `now`. `region_trusted` is the

@@ -355,9 +355,18 @@ impl<P: Platform, O: Observer> Checked<P, O> {
             v.reason
         );
         if let Ok(o) = self.observer.try_borrow() {
-            let mut w = pd_core::DebugWriter(p);
-            let _ = o.report(&mut w);
-            if let Some(a) = self.area {
+            // Our own violation is followed by a trap: a PD with a save area
+            // leaves the report there for its monitor, which prints it with
+            // the fault. Anything else is printed here.
+            let own = whose == "own";
+            if !own || self.area.is_none() {
+                // One diagnostic span (SO .. SI), like every log line.
+                p.debug_puts("\x0e");
+                let mut w = pd_core::DebugWriter(p);
+                let _ = o.report(&mut w);
+                p.debug_puts("\x0f");
+            }
+            if let (true, Some(a)) = (own, self.area) {
                 // Leave the report for the monitor too (it reads the region
                 // when this PD faults).
                 let mut t = RawText {

@@ -37,16 +37,24 @@ pub enum Kind {
     Loop = 4,
     /// Flip a byte of the persistent region's header, then wild-write.
     CorruptRegion = 5,
+    /// Not a crash: the driver answers the request in flight with a reply its
+    /// protocol does not allow (its own observer must catch it).
+    IllegalReply = 6,
+    /// Not a crash: the driver keeps signalling progress but never finishes
+    /// the request (the watchdog is fooled; a protocol timeout is not).
+    Livelock = 7,
 }
 
 impl Kind {
     /// All kinds, in numeric order.
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 7] = [
         Kind::WildWrite,
         Kind::NullRead,
         Kind::Panic,
         Kind::Loop,
         Kind::CorruptRegion,
+        Kind::IllegalReply,
+        Kind::Livelock,
     ];
 
     /// From the raw value stored in a plan.
@@ -62,6 +70,8 @@ impl Kind {
             Self::Panic => "panic",
             Self::Loop => "loop",
             Self::CorruptRegion => "corrupt-region",
+            Self::IllegalReply => "illegal-reply",
+            Self::Livelock => "livelock",
         }
     }
 
@@ -273,12 +283,17 @@ impl Plan {
     }
 }
 
-/// Carry out an injected fault. Only [`Kind::Loop`] can be survived, by being
-/// restarted from outside; nothing after this call runs.
+/// Carry out an injected crash. Only [`Kind::Loop`] can be survived, by being
+/// restarted from outside; nothing after this call runs. The two kinds that
+/// are not crashes ([`Kind::IllegalReply`], [`Kind::Livelock`]) are carried
+/// out by the driver itself; given here, they spin like [`Kind::Loop`].
 ///
 /// `corrupt` flips a byte of the persistent region for [`Kind::CorruptRegion`].
 pub fn perform(kind: Kind, corrupt: impl FnOnce()) -> ! {
     match kind {
+        Kind::IllegalReply | Kind::Livelock => loop {
+            core::hint::spin_loop();
+        },
         Kind::WildWrite => wild_write(),
         Kind::NullRead => null_read(),
         Kind::Panic => panic!("injected panic"),

@@ -142,6 +142,14 @@ pub enum Fault {
         /// Label of the offending message.
         label: u64,
     },
+    /// The child is about to stay in a protocol timeout state past its
+    /// deadline (found by the parent's watchdog from the deadline the child's
+    /// observer publishes, early enough that the error reply a restart sends
+    /// is itself still on time).
+    ProtocolTimeout {
+        /// Time left before the deadline when it was found (0 if already past).
+        left_ms: u64,
+    },
     /// The child process ended without a decodable fault (hosted runtime).
     Died {
         /// Signal number, or 0 for a plain exit.
@@ -217,7 +225,7 @@ impl Fault {
             Self::DebugException { .. } => FaultKind::Panic,
             Self::CapFault { .. } | Self::UnknownSyscall { .. } => FaultKind::Capability,
             Self::Hang { .. } => FaultKind::Hang,
-            Self::ProtocolViolation { .. } => FaultKind::Protocol,
+            Self::ProtocolViolation { .. } | Self::ProtocolTimeout { .. } => FaultKind::Protocol,
             Self::Died { .. } => FaultKind::Died,
             Self::Unknown { .. } => FaultKind::Unknown,
         }
@@ -262,6 +270,9 @@ impl fmt::Display for Fault {
             Self::Hang { stalled_ms } => write!(f, "hang stalled={stalled_ms}ms"),
             Self::ProtocolViolation { channel, label } => {
                 write!(f, "protocol-violation ch{channel} label={label}")
+            }
+            Self::ProtocolTimeout { left_ms } => {
+                write!(f, "protocol-timeout deadline-in={left_ms}ms")
             }
             Self::Died { signal } => write!(f, "died signal={signal}"),
             Self::Unknown { label } => write!(f, "unknown-fault label={label}"),

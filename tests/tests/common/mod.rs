@@ -65,9 +65,14 @@ pub fn random_plan(seed: u64, faults: usize, span: u64, kinds: &[Kind]) -> Vec<u
 }
 
 pub fn config(frames: u32, seed: u64) -> Vec<u8> {
+    config_flags(frames, seed, 0)
+}
+
+pub fn config_flags(frames: u32, seed: u64, flags: u32) -> Vec<u8> {
     pd_client::StreamConfig {
         frames,
         seed,
+        flags,
         ..pd_client::StreamConfig::DEFAULT
     }
     .as_bytes()

@@ -17,7 +17,7 @@
 
 use core::sync::atomic::{compiler_fence, Ordering};
 
-use fault_inject::{Plan, Site};
+use fault_inject::{Kind, Plan, Site};
 use pd_core::{Channel, ChannelSet, Message, Platform, Region};
 use persist::Persistent;
 use personality::{Driver, Env, ErrorReply, StartError};
@@ -165,7 +165,9 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
             }
             Ok(Request::Write { seq, offset, len }) => match self.write(env, seq, offset, len) {
                 Ok(count) => Reply::Written { seq, count }.encode(),
-                Err(reason) => SerialError::Invalid(reason).encode(),
+                Err(WriteError::Invalid(reason)) => SerialError::Invalid(reason).encode(),
+                // Injected protocol bug: a `closed` reply to a write.
+                Err(WriteError::IllegalReply) => Reply::Closed.encode(),
             },
         }
     }
@@ -196,6 +198,19 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     }
 }
 
+/// Why a write ends without `written`.
+enum WriteError {
+    Invalid(InvalidReason),
+    /// Fault injection: answer with a reply the protocol forbids.
+    IllegalReply,
+}
+
+impl From<InvalidReason> for WriteError {
+    fn from(r: InvalidReason) -> Self {
+        Self::Invalid(r)
+    }
+}
+
 impl<U: Uart> SerialDriver<U> {
     fn write<P: Platform>(
         &mut self,
@@ -203,25 +218,25 @@ impl<U: Uart> SerialDriver<U> {
         seq: u64,
         offset: u32,
         len: u32,
-    ) -> Result<u32, InvalidReason> {
+    ) -> Result<u32, WriteError> {
         let (offset, len) = (offset as usize, len as usize);
         if offset
             .checked_add(len)
             .is_none_or(|end| end > self.tx_buf.size)
         {
-            return Err(InvalidReason::OutOfBuffer);
+            return Err(InvalidReason::OutOfBuffer.into());
         }
         {
             let st = env.state();
             if st.open == 0 {
-                return Err(InvalidReason::NotOpen);
+                return Err(InvalidReason::NotOpen.into());
             }
             if seq == st.done_seq {
                 // Already complete (a retry): acknowledge without output.
-                return u32::try_from(st.done_count).map_err(|_| InvalidReason::BadLength);
+                return u32::try_from(st.done_count).map_err(|_| InvalidReason::BadLength.into());
             }
             if seq < st.done_seq {
-                return Err(InvalidReason::StaleSeq);
+                return Err(InvalidReason::StaleSeq.into());
             }
             if st.cur_seq != seq {
                 st.cur_seq = seq;
@@ -238,7 +253,16 @@ impl<U: Uart> SerialDriver<U> {
             if pos >= len {
                 break;
             }
-            self.inject(env, Site::Bytes, total);
+            match self.inject(env, Site::Bytes, total) {
+                Some(Kind::IllegalReply) => return Err(WriteError::IllegalReply),
+                Some(Kind::Livelock) => loop {
+                    // Busy and "progressing" forever: only the protocol's
+                    // timeout state can tell this from real work.
+                    env.progress();
+                    core::hint::spin_loop();
+                },
+                _ => {}
+            }
             while !self.uart.tx_ready() {
                 core::hint::spin_loop();
             }
@@ -262,18 +286,22 @@ impl<U: Uart> SerialDriver<U> {
         Ok(len as u32)
     }
 
-    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, site: Site, counter: u64) {
-        let Some(plan) = self.plan else { return };
-        if let Some(kind) = plan.due(site, counter, env.platform().now_ns()) {
-            let base = self.persistent_base;
-            fault_inject::perform(kind, || {
-                if !base.is_null() {
-                    // SAFETY: the persistent region is mapped read-write; byte 0
-                    // is the header magic.
-                    unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
-                }
-            });
+    /// Fire the plan's next fault if due. Crashes do not return; the kinds the
+    /// driver must act out itself are returned.
+    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, site: Site, counter: u64) -> Option<Kind> {
+        let plan = self.plan?;
+        let kind = plan.due(site, counter, env.platform().now_ns())?;
+        if matches!(kind, Kind::IllegalReply | Kind::Livelock) {
+            return Some(kind);
         }
+        let base = self.persistent_base;
+        fault_inject::perform(kind, || {
+            if !base.is_null() {
+                // SAFETY: the persistent region is mapped read-write; byte 0
+                // is the header magic.
+                unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
+            }
+        })
     }
 }
 

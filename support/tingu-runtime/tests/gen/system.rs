@@ -536,7 +536,7 @@ pub mod serial_stream {
         fn fire(state: u16, msg: u16, a: &[u64], v: &Vars) -> Result<rt::Fired<Vars>, Reason> {
             match (state, msg) {
                 (0, 0) => {
-                    Ok(rt::Fired { to: 3, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
                 (0, 6) => {
                     Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
@@ -545,46 +545,46 @@ pub mod serial_stream {
                     Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
                 }
                 (1, 2) => {
-                    Ok(rt::Fired { to: 4, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 4, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
                 (1, 4) => {
-                    Ok(rt::Fired { to: 5, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 5, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
                 (3, 6) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (3, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (3, 1) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (3, 8) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (4, 6) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (4, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (4, 3) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (4, 8) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 6) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 5) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 8) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (6, 0) => {
                     Ok(rt::Fired { to: 7, vars: *v, timers: &[], spawn: None })
