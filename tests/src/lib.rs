@@ -11,6 +11,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod launch;
+
 pub use frames::check::{split, verify, StreamError, Verified};
 
 /// One fault line of the monitor: `monitor: <pd> fault #<n> [<kind>] <detail>`.

@@ -2,7 +2,7 @@
 //! channel layer checks every message against the Tingu specs; violations
 //! are detected, reported with the observer's trace, and recovered from.
 
-mod common;
+use system_tests::launch as common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! through the serial driver while it is faulted at random points with every
 //! fault kind, on both emulated boards.
 
-mod common;
+use system_tests::launch as common;
 
 use std::time::Duration;
 

@@ -10,7 +10,7 @@
 //! What must never happen: the client hiding an error it was given.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, ObserverCell};
+use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
 use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform};
 use serial_api::spec::{SerialClientChannels, SerialClientObserver};
 use serial_api::{SerialClient, SerialError};
@@ -91,10 +91,21 @@ impl<P: Platform> Handler for Client<P> {
 }
 
 static OBSERVER: ObserverCell<SerialClientObserver> = ObserverCell::new();
+static NO_OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
 
-/// The client, inside the channel layer.
-pub type ClientPd<P> =
-    CheckedHandler<P, SerialClientObserver, Client<Checked<P, SerialClientObserver>>>;
+/// The client, inside the channel layer with observer `O`.
+pub type ClientPdWith<P, O> = CheckedHandler<P, O, Client<Checked<P, O>>>;
+
+/// The client, checked against `serial.tingu`.
+pub type ClientPd<P> = ClientPdWith<P, SerialClientObserver>;
+
+/// Entry point without protocol checking: only for measuring what the
+/// observers cost.
+pub fn init_unchecked<P: Platform>(platform: P) -> ClientPdWith<P, NoObserver> {
+    let p = Checked::new(platform, NO_OBSERVER.init(NoObserver));
+    let outcome = run(&p);
+    CheckedHandler::new(p.clone(), Client { p, outcome })
+}
 
 /// Entry point: send the whole stream, then wait for notifications.
 pub fn init<P: Platform>(platform: P) -> ClientPd<P> {
@@ -171,6 +182,7 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
         n => n.clamp(frames::FRAME, buf.size.min(chunk.len())),
     };
     let mut resends = 0u32;
+    let t0 = p.now_ns();
     let result = frames::for_each_chunk(
         cfg.seed,
         cfg.frames as u64,
@@ -205,10 +217,11 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
     );
     match result {
         Ok(()) => {
+            let elapsed_us = p.now_ns().saturating_sub(t0) / 1000;
             let _ = serial.close();
             pd_log!(
                 p,
-                "client: stream done: {} frames, {} bytes, {resends} resends",
+                "client: stream done: {} frames, {} bytes, {resends} resends, {elapsed_us} us",
                 cfg.frames,
                 cfg.frames as u64 * frames::FRAME as u64
             );

@@ -37,6 +37,19 @@ fn main() -> ExitCode {
             program: "client.elf",
             entry: hosted::pd_entry!(pd_client::init),
         },
+        // The same PDs without protocol observers, to measure what they cost.
+        hosted::PdImage {
+            program: "monitor-unchecked.elf",
+            entry: hosted::pd_entry!(pd_monitor::init_unchecked),
+        },
+        hosted::PdImage {
+            program: "serial-unchecked.elf",
+            entry: hosted::pd_entry!(pd_serial::init_unchecked),
+        },
+        hosted::PdImage {
+            program: "client-unchecked.elf",
+            entry: hosted::pd_entry!(pd_client::init_unchecked),
+        },
     ]);
     match cli(std::env::args().skip(1).collect()) {
         Ok(code) => code,

@@ -6,7 +6,7 @@
 //! the system description.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, ObserverCell};
+use channel::{Checked, CheckedHandler, NoObserver, ObserverCell};
 use monitor::{ChildConfig, Monitor, Policy};
 use pd_core::{Channel, Platform};
 use serial_api::spec::{MonitorChannels, MonitorObserver};
@@ -14,6 +14,16 @@ use serial_api::spec::{MonitorChannels, MonitorObserver};
 include!(concat!(env!("OUT_DIR"), "/children.rs"));
 
 static OBSERVER: ObserverCell<MonitorObserver> = ObserverCell::new();
+static NO_OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
+
+/// Entry point without protocol checking: only for measuring what the
+/// observers cost.
+pub fn init_unchecked<P: Platform>(
+    platform: P,
+) -> CheckedHandler<P, NoObserver, Monitor<Checked<P, NoObserver>>> {
+    let p = Checked::new(platform, NO_OBSERVER.init(NoObserver));
+    CheckedHandler::new(p.clone(), Monitor::new(p, CHILDREN))
+}
 
 /// The monitor, inside the channel layer.
 pub type MonitorPd<P> = CheckedHandler<P, MonitorObserver, Monitor<Checked<P, MonitorObserver>>>;

@@ -11,7 +11,7 @@
 //! personality.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, ObserverCell, SaveArea};
+use channel::{Checked, CheckedHandler, NoObserver, Observer, ObserverCell, SaveArea};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ns16550::Ns16550;
 
@@ -72,14 +72,18 @@ impl<P: Platform> AttachUart<P> for BoardUart<P::Device> {
     }
 }
 
-/// The driver as a handler, inside the channel layer.
-pub type SerialPd<P> = CheckedHandler<
+/// The driver as a handler, inside the channel layer with observer `O`.
+pub type SerialPdWith<P, O> = CheckedHandler<
     P,
-    SerialObserver,
-    Personality<Checked<P, SerialObserver>, SerialDriver<BoardUart<<P as Platform>::Device>>>,
+    O,
+    Personality<Checked<P, O>, SerialDriver<BoardUart<<P as Platform>::Device>>>,
 >;
 
+/// The driver as a handler, checked against `serial.tingu`.
+pub type SerialPd<P> = SerialPdWith<P, SerialObserver>;
+
 static OBSERVER: ObserverCell<SerialObserver> = ObserverCell::new();
+static NO_OBSERVER: ObserverCell<NoObserver> = ObserverCell::new();
 
 /// An initialised static (`.data`) and a zeroed one (`.bss`). Every start
 /// logs them and then changes them: a start that sees anything but the
@@ -96,10 +100,6 @@ static ZERO_STATIC: AtomicU64 = AtomicU64::new(0);
 /// incarnation left off, so the replayed request's reply is checked against
 /// the state the request put the protocol in.
 pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
-    let (path, home) = match personality::peek::<SerialState>(&platform) {
-        Ok(x) => x,
-        Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
-    };
     let channels = SerialChannels {
         client: CLIENT,
         monitor: MONITOR,
@@ -107,6 +107,24 @@ pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
     let observer = match SerialObserver::new(channels, platform.now_ns()) {
         Ok(o) => o,
         Err((a, b)) => panic!("serial: ports {a} and {b} share a channel"),
+    };
+    start(platform, &OBSERVER, observer)
+}
+
+/// Entry point without protocol checking (the channel layer lets everything
+/// through): only for measuring what the observers cost.
+pub fn init_unchecked<P: Platform>(platform: P) -> SerialPdWith<P, NoObserver> {
+    start(platform, &NO_OBSERVER, NoObserver)
+}
+
+fn start<P: Platform, O: Observer>(
+    platform: P,
+    cell: &'static ObserverCell<O>,
+    observer: O,
+) -> SerialPdWith<P, O> {
+    let (path, home) = match personality::peek::<SerialState>(&platform) {
+        Ok(x) => x,
+        Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
     };
     let area = SaveArea {
         len: home.len,
@@ -117,12 +135,7 @@ pub fn init<P: Platform>(platform: P) -> SerialPd<P> {
         report: home.report,
         report_capacity: persist::REPORT_BYTES,
     };
-    let p = Checked::persistent(
-        platform,
-        OBSERVER.init(observer),
-        area,
-        path == StartPath::Warm,
-    );
+    let p = Checked::persistent(platform, cell.init(observer), area, path == StartPath::Warm);
     match Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR)) {
         Ok(mut h) => {
             let (init, zero) = (

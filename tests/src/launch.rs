@@ -1,7 +1,6 @@
-//! Shared set-up for the end-to-end tests: build (once) and launch the
-//! system's hosted image.
-
-#![allow(dead_code)]
+//! Launching the system's hosted image for end-to-end tests and benchmarks:
+//! build it once, prefill its fault plan and stream configuration, wait for
+//! the client to finish.
 
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -34,7 +33,7 @@ pub fn image() -> PathBuf {
             }
             let status = cmd.status().expect("run cargo build for the hosted image");
             assert!(status.success(), "building selfheal-hosted failed");
-            // tests run from target/<profile>/deps/
+            // tests and benches run from target/<profile>/deps/
             let exe = std::env::current_exe().expect("test executable path");
             exe.parent()
                 .and_then(Path::parent)
@@ -79,8 +78,14 @@ pub fn config_flags(frames: u32, seed: u64, flags: u32) -> Vec<u8> {
     .to_vec()
 }
 
+/// Launch the real system (`system.xml`) with a fault plan and a stream configuration.
 pub fn launch(board: Board, plan: Vec<u8>, config: Vec<u8>) -> System {
-    let mut cfg = LaunchConfig::new(repo().join("system.xml"), board, image());
+    launch_file(&repo().join("system.xml"), board, plan, config)
+}
+
+/// Launch the system described by `system_xml`.
+pub fn launch_file(system_xml: &Path, board: Board, plan: Vec<u8>, config: Vec<u8>) -> System {
+    let mut cfg = LaunchConfig::new(system_xml, board, image());
     cfg.prefill = vec![
         ("fault_plan".into(), plan),
         ("stream_config".into(), config),
@@ -93,7 +98,7 @@ pub fn run_until(sys: &System, timeout: Duration, done: impl Fn(&[String]) -> bo
     let start = Instant::now();
     loop {
         let console = sys.console();
-        let diags = system_tests::split(&console).diags;
+        let diags = crate::split(&console).diags;
         if done(&diags) {
             return console;
         }
