@@ -16,8 +16,9 @@ pub const COM1_PORT: u64 = 0x3f8;
 pub const COM1_PIN: u64 = 4;
 /// Timer interrupt on qemu_virt_aarch64 (EL1 physical timer PPI).
 pub const ARM_TIMER_IRQ: u64 = 30;
-/// Timer IOAPIC pin on x86_64_generic (PIT).
-pub const X86_TIMER_PIN: u64 = 0;
+/// Timer IOAPIC pin on x86_64_generic (the PIT: ISA IRQ 0 is routed to IOAPIC
+/// pin 2 by the interrupt source override QEMU reports in its MADT).
+pub const X86_TIMER_PIN: u64 = 2;
 
 /// One end of a channel, as the PD that holds it sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
