@@ -131,6 +131,7 @@ const TAGS: &[&str] = &[
     "restart_policy",
     "channel",
     "end",
+    "protocols",
 ];
 
 fn static_tag(name: &str) -> &'static str {
@@ -256,6 +257,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             memory_regions: Vec::new(),
             protection_domains: Vec::new(),
             channels: Vec::new(),
+            protocols: Vec::new(),
             board: None,
             warnings: Vec::new(),
             pos: self.node_pos(root),
@@ -270,6 +272,10 @@ impl<'a, 'input> Parser<'a, 'input> {
                 "channel" => {
                     let ch = self.channel(c)?;
                     sys.channels.push(ch);
+                }
+                "protocols" => {
+                    let p = self.protocols(c)?;
+                    sys.protocols.push(p);
                 }
                 other => return Err(self.unknown_element(c, other, "system")),
             }
@@ -295,7 +301,14 @@ impl<'a, 'input> Parser<'a, 'input> {
     fn memory_region(&self, n: Node<'_, '_>) -> R<MemoryRegion> {
         let mut src = self.src(
             n,
-            &["name", "size", "page_size", "phys_addr", "prefill_path"],
+            &[
+                "name",
+                "size",
+                "page_size",
+                "phys_addr",
+                "prefill_path",
+                "prefill_bootinfo",
+            ],
             true,
         )?;
         self.no_children(n)?;
@@ -405,6 +418,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             "cpu",
             "domain",
             "fpu",
+            "component",
         ];
         if is_child {
             allowed.extend(["id", "setvar_id"]);
@@ -479,6 +493,10 @@ impl<'a, 'input> Parser<'a, 'input> {
             ));
         }
         let setvar_id = src.attr("setvar_id").map(|a| a.value.clone());
+        let component = match src.attr("component") {
+            Some(a) => Some(binding_name(f, &src, "component", &a.value)?),
+            None => None,
+        };
         let index = out.len();
         out.push(ProtectionDomain {
             name,
@@ -500,6 +518,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             ioports: Vec::new(),
             setvars: Vec::new(),
             restart_policies: Vec::new(),
+            component,
             src,
         });
         for c in n.children().filter(Node::is_element) {
@@ -854,19 +873,52 @@ impl<'a, 'input> Parser<'a, 'input> {
 
     fn end(&self, n: Node<'_, '_>) -> R<End> {
         let f = self.file;
-        let mut src = self.src(n, &["pd", "id", "pp", "notify", "setvar_id"], true)?;
+        let mut src = self.src(n, &["pd", "id", "pp", "notify", "setvar_id", "port"], true)?;
         self.no_children(n)?;
         let pd = req(f, &src, "pd")?.to_string();
         let id = self.channel_id(&mut src, "id")?;
+        let port = match src.attr("port") {
+            Some(a) => Some(binding_name(f, &src, "port", &a.value)?),
+            None => None,
+        };
         Ok(End {
             pd,
             id,
             pp: boolean(f, &src, "pp", false)?,
             notify: boolean(f, &src, "notify", true)?,
             setvar_id: src.attr("setvar_id").map(|a| a.value.clone()),
+            port,
             src,
         })
     }
+
+    /// The extension `<protocols path="..."/>`.
+    fn protocols(&self, n: Node<'_, '_>) -> R<ProtocolsRef> {
+        let src = self.src(n, &["path"], true)?;
+        self.no_children(n)?;
+        let path = req(self.file, &src, "path")?.to_string();
+        if path.trim().is_empty() {
+            return Err(src.diag(self.file, Some("path"), "path must not be empty"));
+        }
+        Ok(ProtocolsRef { path, src })
+    }
+}
+
+/// A `component` or `port` name: a Tingu identifier (`[A-Za-z_][A-Za-z0-9_]*`).
+fn binding_name(file: &str, src: &Src, attr: &str, value: &str) -> R<String> {
+    let mut chars = value.chars();
+    let ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !ok {
+        return Err(src.diag(
+            file,
+            Some(attr),
+            format!("{attr} \"{value}\" is not a Tingu name ([A-Za-z_][A-Za-z0-9_]*)"),
+        ));
+    }
+    Ok(value.to_string())
 }
 
 fn req<'s>(file: &str, src: &'s Src, attr: &str) -> R<&'s str> {

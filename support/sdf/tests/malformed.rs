@@ -55,7 +55,7 @@ fn cases() -> Vec<Case> {
         case(
             "unknown attribute",
             format!("<system>\n  {a}\n  <memory_region name=\"m\" size=\"0x1000\" ¦colour=\"red\" />\n</system>"),
-            "<memory_region colour=\"red\">: unknown attribute \"colour\" on <memory_region> (allowed: name, size, page_size, phys_addr, prefill_path, board)",
+            "<memory_region colour=\"red\">: unknown attribute \"colour\" on <memory_region> (allowed: name, size, page_size, phys_addr, prefill_path, prefill_bootinfo, board)",
         ),
         // The tool only looks for text directly inside <system>.
         Case { tool_refuses: false, ..case(
