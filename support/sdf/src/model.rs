@@ -86,6 +86,9 @@ pub struct System {
     pub protection_domains: Vec<ProtectionDomain>,
     /// `<channel>`s in file order.
     pub channels: Vec<Channel>,
+    /// The extension `<protocols path="...">`: Tingu specification files
+    /// that the `component` and `port` bindings refer to.
+    pub protocols: Vec<ProtocolsRef>,
     /// The board of this view, or `None` for the all-boards system.
     pub board: Option<Board>,
     /// Warnings found while validating (the tool would print them too).
@@ -274,6 +277,26 @@ pub struct RestartPolicy {
     pub src: Src,
 }
 
+/// The extension `<protocols path="..."/>`: a Tingu specification file.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct ProtocolsRef {
+    /// Path as written, relative to the system file's directory.
+    pub path: String,
+    /// Source.
+    pub src: Src,
+}
+
+impl ProtocolsRef {
+    /// The path resolved against `base_dir` (the system file's directory).
+    pub fn resolve(&self, base_dir: Option<&std::path::Path>) -> std::path::PathBuf {
+        let p = std::path::Path::new(&self.path);
+        match base_dir {
+            Some(d) if p.is_relative() => d.join(p),
+            _ => p.to_path_buf(),
+        }
+    }
+}
+
 /// `<program_image>`.
 #[derive(Clone, PartialEq, Eq, Debug)]
 pub struct ProgramImage {
@@ -327,6 +350,8 @@ pub struct ProtectionDomain {
     pub setvars: Vec<SetVar>,
     /// `<restart_policy>`s (children only): at most one in a valid board view.
     pub restart_policies: Vec<RestartPolicy>,
+    /// The extension `component="..."`: the Tingu component this PD plays.
+    pub component: Option<String>,
     /// Source.
     pub src: Src,
 }
@@ -363,6 +388,9 @@ pub struct End {
     pub notify: bool,
     /// Symbol patched with `id`.
     pub setvar_id: Option<String>,
+    /// The extension `port="..."`: the port of the PD's component bound to
+    /// this channel.
+    pub port: Option<String>,
     /// Source.
     pub src: Src,
 }
@@ -483,6 +511,12 @@ impl System {
                     ends: c.ends.iter().filter(|e| keep(&e.src)).cloned().collect(),
                     src: c.src.clone(),
                 })
+                .collect(),
+            protocols: self
+                .protocols
+                .iter()
+                .filter(|p| keep(&p.src))
+                .cloned()
                 .collect(),
             board: Some(board),
             warnings: Vec::new(),

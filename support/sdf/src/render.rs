@@ -5,7 +5,8 @@ use crate::{Board, Pos};
 use std::fmt::Write;
 
 /// Render the view of `board` as Microkit SDF: elements of other boards
-/// removed, `board` attributes and `<restart_policy>` elements stripped,
+/// removed, `board` attributes, `<restart_policy>` and `<protocols>` elements
+/// and the `component` and `port` attributes stripped,
 /// numbers the tool reads as decimal only written in decimal. Element order
 /// follows the source. Pass the all-boards system returned by the parser
 /// (a view of `board` itself is accepted too).
@@ -89,9 +90,17 @@ fn indent(depth: usize) -> String {
     "    ".repeat(depth)
 }
 
+/// Attributes of our extensions, never rendered.
+fn is_extension(tag: &str, attr: &str) -> bool {
+    matches!(
+        (tag, attr),
+        ("protection_domain", "component") | ("end", "port")
+    )
+}
+
 fn attrs(src: &Src) -> String {
     let mut s = String::new();
-    for a in &src.attrs {
+    for a in src.attrs.iter().filter(|a| !is_extension(src.tag, &a.name)) {
         let v = a.render.as_deref().unwrap_or(&a.value);
         let _ = write!(s, " {}=\"{}\"", a.name, escape(v));
     }

@@ -24,6 +24,7 @@ pub fn validate(sys: &System) -> R<Vec<Diagnostic>> {
     v.setvars()?;
     v.pp_graph()?;
     v.restart_policies()?;
+    v.bindings()?;
     Ok(v.warnings())
 }
 
@@ -636,6 +637,41 @@ impl V<'_> {
                         format!(
                             "notify needs exactly one channel between \"{name}\" and the parent \"{}\", found {n}",
                             parent.name
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The protocol-binding extension, as far as it can be checked without
+    /// reading the Tingu files (the model checker checks the rest): a port is
+    /// bound only on an end whose PD plays a component, and one port of a PD
+    /// is bound to one channel.
+    fn bindings(&self) -> R<()> {
+        let mut seen: HashMap<(&str, &str), &Src> = HashMap::new();
+        for ch in &self.sys.channels {
+            for e in &ch.ends {
+                let Some(port) = &e.port else { continue };
+                let component = self.sys.pd(&e.pd).and_then(|p| p.component.as_deref());
+                if component.is_none() {
+                    return Err(e.src.diag(
+                        self.f,
+                        Some("port"),
+                        format!(
+                            "port \"{port}\" is bound on protection_domain \"{}\", which has no component=\"...\"",
+                            e.pd
+                        ),
+                    ));
+                }
+                if let Some(first) = seen.insert((&e.pd, port), &e.src) {
+                    return Err(e.src.diag(
+                        self.f,
+                        Some("port"),
+                        format!(
+                            "port \"{port}\" of protection_domain \"{}\" is already bound to a channel (at {})",
+                            e.pd, first.pos
                         ),
                     ));
                 }

@@ -295,6 +295,41 @@ fn cases() -> Vec<Case> {
             parent_child("¦<restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" />", pmap, "\n  <channel><end pd=\"mon\" id=\"2\" /><end pd=\"drv\" id=\"2\" /></channel>"),
             "restart_policy needs exactly one channel between \"drv\" and its parent \"mon\", found 2",
         ),
+        ext(
+            "port bound on a PD without a component",
+            format!("<system>\n  {a}\n  {b}\n  <channel><end pd=\"a\" id=\"0\" pp=\"true\" ¦port=\"x\" /><end pd=\"b\" id=\"0\" /></channel>\n</system>"),
+            "<end port=\"x\">: port \"x\" is bound on protection_domain \"a\", which has no component=\"...\"",
+        ),
+        ext(
+            "component is not a Tingu name",
+            "<system>\n  <protection_domain name=\"a\" priority=\"1\" ¦component=\"se-rial\"><program_image path=\"a.elf\" /></protection_domain>\n</system>".to_string(),
+            "<protection_domain component=\"se-rial\">: component \"se-rial\" is not a Tingu name",
+        ),
+        ext(
+            "port is not a Tingu name",
+            "<system>\n  <protection_domain name=\"a\" priority=\"1\" component=\"c\"><program_image path=\"a.elf\" /></protection_domain>\n  <protection_domain name=\"b\" priority=\"2\" component=\"d\"><program_image path=\"b.elf\" /></protection_domain>\n  <channel><end pd=\"a\" id=\"0\" ¦port=\"9lives\" /><end pd=\"b\" id=\"0\" /></channel>\n</system>".to_string(),
+            "<end port=\"9lives\">: port \"9lives\" is not a Tingu name",
+        ),
+        ext(
+            "port bound to two channels",
+            "<system>\n  <protection_domain name=\"a\" priority=\"1\" component=\"c\"><program_image path=\"a.elf\" /></protection_domain>\n  <protection_domain name=\"b\" priority=\"2\"><program_image path=\"b.elf\" /></protection_domain>\n  <channel><end pd=\"a\" id=\"0\" port=\"p\" /><end pd=\"b\" id=\"0\" /></channel>\n  <channel><end pd=\"a\" id=\"1\" ¦port=\"p\" /><end pd=\"b\" id=\"1\" /></channel>\n</system>".to_string(),
+            "<end port=\"p\">: port \"p\" of protection_domain \"a\" is already bound to a channel (at 4:12)",
+        ),
+        ext(
+            "protocols without a path",
+            format!("<system>\n  ¦<protocols />\n  {a}\n</system>"),
+            "<protocols>: missing required attribute \"path\"",
+        ),
+        ext(
+            "protocols with an empty path",
+            format!("<system>\n  <protocols ¦path=\"\" />\n  {a}\n</system>"),
+            "<protocols path=\"\">: path must not be empty",
+        ),
+        ext(
+            "protocols inside a PD",
+            "<system>\n  <protection_domain name=\"a\" priority=\"1\"><program_image path=\"a.elf\" />¦<protocols path=\"x.tingu\" /></protection_domain>\n</system>".to_string(),
+            "<protocols>: unknown element <protocols> inside <protection_domain>",
+        ),
     ]);
     v
 }

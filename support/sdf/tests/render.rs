@@ -86,6 +86,12 @@ fn check_round_trip(sys: &System, board: Board) -> String {
         !text.contains("restart_policy"),
         "{board}: extension element leaked:\n{text}"
     );
+    for ext in ["<protocols", " component=", " port="] {
+        assert!(
+            !text.contains(ext),
+            "{board}: extension {ext} leaked:\n{text}"
+        );
+    }
     let again = match sdf::parse_str_for_boards("rendered.system", &text, None, &[board]) {
         Ok(s) => s,
         Err(e) => panic!("{board}: rendered file does not re-parse: {e}\n{text}"),
@@ -343,4 +349,41 @@ fn cli_checks_renders_and_fails_with_status_2() {
          blk (id 7, parent supervisor): max_faults=0 window_ms=1 hang_ms=0 region=blk_state notify=[] boards=[qemu_virt_aarch64 x86_64_generic]\n"
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The protocol bindings of the real system: every channel end names a port,
+/// and the generated channel constants match the channel ids.
+#[test]
+fn the_real_system_binds_every_channel_and_generates_port_constants() {
+    let sys = load(&repo_file("system.xml"));
+    assert_eq!(sys.protocols.len(), 1, "{:?}", sys.protocols);
+    assert!(sys.protocols[0]
+        .resolve(sys.base_dir.as_deref())
+        .ends_with("drivers/serial/api/serial.tingu"));
+    for ch in &sys.channels {
+        for e in &ch.ends {
+            assert!(e.port.is_some(), "unbound end {e:?}");
+        }
+    }
+    let comp = |pd: &str| sys.pd(pd).and_then(|p| p.component.clone());
+    assert_eq!(comp("serial").as_deref(), Some("serial"));
+    assert_eq!(comp("client").as_deref(), Some("serial_client"));
+    assert_eq!(comp("recovery_monitor").as_deref(), Some("monitor"));
+    let serial = sdf::codegen::port_channels(&sys, "serial");
+    assert!(serial.contains("pub const CLIENT: u8 = 0;"), "{serial}");
+    assert!(serial.contains("pub const MONITOR: u8 = 1;"), "{serial}");
+    let client = sdf::codegen::port_channels(&sys, "client");
+    assert!(client.contains("pub const SERIAL: u8 = 0;"), "{client}");
+    assert!(client.contains("pub const MONITOR: u8 = 1;"), "{client}");
+    let monitor = sdf::codegen::port_channels(&sys, "recovery_monitor");
+    assert!(
+        monitor.contains("pub const SERIAL_LC: u8 = 1;"),
+        "{monitor}"
+    );
+    assert!(
+        monitor.contains("pub const SERIAL_CLIENT: u8 = 2;"),
+        "{monitor}"
+    );
+    let none = sdf::codegen::port_channels(&sys, "nobody");
+    assert!(!none.contains("pub const"), "{none}");
 }
