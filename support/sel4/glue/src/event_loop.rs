@@ -1,0 +1,118 @@
+//! The Microkit event loop for a [`pd_core::Handler`].
+//!
+//! One kernel operation per iteration on Microkit's fixed slots (input
+//! endpoint or notification in slot 1, reply object in slot 4); the badge says
+//! what arrived: bit 63 a protected call (channel in the low bits), bit 62 a
+//! child's fault (child id in the low bits), otherwise notification bits.
+//!
+//! **The first operation is always `ReplyRecv`.** A PD restarted while a
+//! caller was blocked on it still holds that caller in its reply object (a
+//! restart rewrites registers only). A plain `Recv` on a reply object that
+//! still has a caller makes the kernel cancel the caller (it stays blocked
+//! forever, silently); `ReplyRecv` delivers the reply and then receives, in
+//! one system call. So whatever [`pd_core::Platform::reply_pending`] stored
+//! during `init` (the personality's replayed reply, or its `restarted` /
+//! `stopped` error) is sent by the first `ReplyRecv`; if nothing was stored,
+//! the first `ReplyRecv` carries [`pd_core::message::LABEL_UNSUPPORTED`]: a
+//! no-op when nobody waits (the usual case), and an explicit answer instead
+//! of a silent hang if somebody does.
+//!
+//! Afterwards: the reply of `protected` goes out with the next `ReplyRecv`; a
+//! fault answered with [`FaultAction::Resume`] is replied to (the child runs
+//! the faulting instruction again), one answered with
+//! [`FaultAction::Handled`] is not (the handler restarted or stopped the
+//! child, which cancelled the fault IPC). A reply stored with `reply_pending`
+//! later, outside a protected call, goes out with the next `ReplyRecv` too.
+//!
+//! Child faults are decoded with [`pd_core::Fault::decode`] from the raw label
+//! and message registers; rust-sel4's own decoder panics on labels it does not
+//! know (e.g. aarch64's DebugException, which is how a Rust panic arrives).
+
+use core::cell::UnsafeCell;
+
+use pd_core::message::LABEL_UNSUPPORTED;
+use pd_core::{Channel, ChannelSet, ChildId, Fault, FaultAction, Handler, Message, Platform};
+
+use crate::{get_msg, put_msg, Sel4Platform, INPUT_CAP, REPLY_CAP};
+
+const BADGE_PPC: u64 = 1 << 63;
+const BADGE_FAULT: u64 = 1 << 62;
+/// Most message registers read from a fault message.
+const FAULT_MRS: usize = 24;
+
+struct Pending(UnsafeCell<Option<Message>>);
+// SAFETY: a PD is single-threaded and handlers never re-enter.
+unsafe impl Sync for Pending {}
+
+/// The reply `reply_pending` stored (in `.bss`: a restart clears it).
+static PENDING: Pending = Pending(UnsafeCell::new(None));
+
+/// Keep `msg` for the next `ReplyRecv`. The first one stored wins, as on the
+/// hosted runtime (where the first call delivers and later ones find no
+/// caller).
+pub(crate) fn store_pending_reply(msg: &Message) {
+    // SAFETY: see `Pending`.
+    let p = unsafe { &mut *PENDING.0.get() };
+    if p.is_none() {
+        *p = Some(*msg);
+    }
+}
+
+fn take_pending_reply() -> Option<Message> {
+    // SAFETY: see `Pending`.
+    unsafe { (*PENDING.0.get()).take() }
+}
+
+/// Run `handler` for ever.
+pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
+    let input: sel4::cap::Endpoint = sel4::Cap::from_bits(INPUT_CAP);
+    let reply_cap: sel4::cap::Reply = sel4::Cap::from_bits(REPLY_CAP);
+    let timer = p.timer_channel();
+    crate::time::warn_once();
+    let mut reply: Option<Message> =
+        Some(take_pending_reply().unwrap_or(Message::new(LABEL_UNSUPPORTED)));
+    loop {
+        let (info, badge) = match reply.take() {
+            Some(m) => {
+                let info = put_msg(&m);
+                input.reply_recv(info, reply_cap)
+            }
+            None => input.recv(reply_cap),
+        };
+        crate::console::flush();
+        if badge & BADGE_PPC != 0 {
+            let ch = Channel::new((badge & 0x3f) as u8).unwrap_or(Channel::of(0));
+            let msg = get_msg(&info);
+            let r = handler.protected(ch, &msg);
+            // Nobody else can be waiting on our reply object now: a reply
+            // stored meanwhile has no caller of its own.
+            let _ = take_pending_reply();
+            reply = Some(r);
+        } else if badge & BADGE_FAULT != 0 {
+            let child = ChildId((badge & 0xff) as u8);
+            let fault = decode_fault(p, &info);
+            reply = match handler.fault(child, &fault) {
+                FaultAction::Resume => Some(Message::new(0)),
+                FaultAction::Handled => take_pending_reply(),
+            };
+        } else {
+            let mut set = ChannelSet::from_bits(badge);
+            if let Some(t) = timer {
+                if set.contains(t) && !crate::time::on_timer_irq(t) {
+                    set = ChannelSet::from_bits(set.bits() & !(1 << t.index()));
+                }
+            }
+            if !set.is_empty() {
+                handler.notified(set);
+            }
+            reply = take_pending_reply();
+        }
+    }
+}
+
+fn decode_fault(p: Sel4Platform, info: &sel4::MessageInfo) -> Fault {
+    let n = info.length().min(FAULT_MRS);
+    let mut mrs = [0u64; FAULT_MRS];
+    sel4::with_ipc_buffer(|ib| mrs[..n].copy_from_slice(&ib.msg_regs()[..n]));
+    Fault::decode(p.arch(), info.label(), &mrs[..n])
+}

@@ -1,0 +1,4 @@
+//! Generate client.elf's table and setvar symbols from system.xml.
+fn main() {
+    selfheal_sel4_build::main("client.elf");
+}

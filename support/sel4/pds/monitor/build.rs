@@ -1,0 +1,4 @@
+//! Generate monitor.elf's table and setvar symbols from system.xml.
+fn main() {
+    selfheal_sel4_build::main("monitor.elf");
+}
