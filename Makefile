@@ -1,0 +1,220 @@
+# selfheal: build, run and test.
+#
+# Host (no SDK needed):
+#   make demo         the whole system on the hosted runtime, with faults
+#   make test         the host test suite (TEST_CMDS)
+#   make lint         rustfmt --check and clippy -D warnings
+#   make bench        benchmarks on the hosted runtime
+#
+# seL4 under QEMU (needs the Microkit SDK, see README.md, section "seL4"):
+#   make              PD ELFs + sel4-reset + system file + region images + loader image
+#   make qemu         boot it (serial on the terminal; C-a x quits)
+#   make test-qemu    boot under a timeout, capture the serial log, check it
+#   make bench-qemu   boot under -icount and extract the restart phases
+#   make test-qemu-escalation   a crash loop: warm -> cold -> stop, clients told
+#
+# Microkit conventions: MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG.
+
+MICROKIT_BOARD ?= qemu_virt_aarch64
+MICROKIT_CONFIG ?= debug
+MICROKIT_SDK ?=
+
+# Stream and fault plan prefilled into the image (stream_config, fault_plan).
+FRAMES ?= 1024
+FAULTS ?= 24
+FAULT_SEED ?= 1
+FAULT_KINDS ?= wild-write,null-read,panic,loop
+# test-qemu: QEMU time limit (s) and what the log must show.
+QEMU_TIMEOUT ?= 300
+MIN_BYTES ?= 65536
+MIN_FAULTS ?= 20
+CHECK_KINDS ?= memory,panic,hang
+
+# Rust for the PDs: the nightly rust-sel4 v5.0.0 pins (support/sel4/rust-toolchain.toml).
+SEL4_TOOLCHAIN ?= nightly-2026-04-04
+# sel4-reset-cli (rust-sel4's ELF post-processor): from the environment, PATH,
+# or installed into build/tools from the same rust-sel4 tag.
+SEL4_RESET_CLI ?= $(shell command -v sel4-reset-cli 2> /dev/null)
+RUST_SEL4_GIT ?= https://github.com/seL4/rust-sel4
+RUST_SEL4_TAG ?= v5.0.0
+
+# Host test suite: one command per line of output; others add theirs here.
+TEST_CMDS ?= cargo test --workspace
+
+CARGO ?= cargo
+ROOT := $(abspath .)
+SEL4_WS := $(ROOT)/support/sel4
+BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)
+IMAGE := $(BUILD)/loader.img
+SYSTEM := $(BUILD)/selfheal.system
+
+ifeq ($(MICROKIT_BOARD),qemu_virt_aarch64)
+SEL4_ARCH := aarch64
+else ifeq ($(MICROKIT_BOARD),x86_64_generic)
+SEL4_ARCH := x86_64
+else
+SEL4_ARCH := unsupported
+endif
+
+SEL4_CARGO = cd $(SEL4_WS) && \
+	SEL4_INCLUDE_DIRS=$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/include \
+	MICROKIT_BOARD=$(MICROKIT_BOARD) \
+	SELFHEAL_SEL4_ELF_DIR=$(BUILD) \
+	RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) \
+	RUSTFLAGS="--remap-path-prefix=$(ROOT)/= $(SEL4_RUSTFLAGS)" \
+	$(CARGO) build --release \
+	-Z build-std=core,alloc,compiler_builtins -Z build-std-features=compiler-builtins-mem \
+	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json \
+	--target-dir $(BUILD)/cargo $(SEL4_FEATURES)
+ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
+
+.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation \
+	demo test lint bench verify sdk-check clean help FORCE
+
+all: image
+
+help:
+	@sed -n '1,/^$$/p' Makefile
+
+# ---------------------------------------------------------------------------
+# Host targets.
+
+demo:
+	$(CARGO) run --release -p selfheal-hosted -- demo
+
+test:
+	@set -e; printf '%s\n' "$(TEST_CMDS)" | while IFS= read -r cmd; do \
+		[ -z "$$cmd" ] && continue; echo "+ $$cmd"; sh -c "$$cmd"; done
+
+lint:
+	$(CARGO) fmt --all -- --check
+	rustfmt --edition 2021 --check $$(find support/sel4 -name '*.rs' -not -path '*/target/*')
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench:
+	$(CARGO) bench -p system-tests
+
+# ---------------------------------------------------------------------------
+# seL4: prerequisites.
+
+define SDK_HELP
+The seL4 targets need:
+  * the Microkit SDK 2.3.0 (seL4 16.0.0) for board $(MICROKIT_BOARD), config $(MICROKIT_CONFIG),
+    built from its upstream sources (github.com/seL4/microkit, tag 2.3.0: build_sdk.py);
+    point MICROKIT_SDK at it: make MICROKIT_SDK=/path/to/microkit-sdk-2.3.0
+  * the Rust nightly $(SEL4_TOOLCHAIN) with rust-src:
+    rustup toolchain install $(SEL4_TOOLCHAIN) --component rust-src
+  * libclang (bindgen in rust-sel4's sel4-sys), e.g. apt-get install libclang-dev
+  * sel4-reset-cli from rust-sel4 $(RUST_SEL4_TAG): on PATH, in SEL4_RESET_CLI, or
+    built into build/tools by this Makefile (needs git access to $(RUST_SEL4_GIT))
+  * qemu-system-aarch64 / qemu-system-x86_64 to boot the image
+See README.md, section "seL4".
+endef
+export SDK_HELP
+
+sdk-check:
+	@if [ -z "$(MICROKIT_SDK)" ]; then \
+		echo "error: MICROKIT_SDK is not set."; echo "$$SDK_HELP"; exit 2; fi
+	@if [ ! -x "$(MICROKIT_SDK)/bin/microkit" ]; then \
+		echo "error: MICROKIT_SDK=$(MICROKIT_SDK) has no bin/microkit."; echo "$$SDK_HELP"; exit 2; fi
+	@if [ "$(SEL4_ARCH)" = unsupported ]; then \
+		echo "error: unsupported MICROKIT_BOARD=$(MICROKIT_BOARD) (qemu_virt_aarch64 or x86_64_generic)"; exit 2; fi
+	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/include" ]; then \
+		echo "error: the SDK has no board $(MICROKIT_BOARD) in config $(MICROKIT_CONFIG)"; \
+		echo "  ($(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG) is missing)"; exit 2; fi
+	@v=$$(cat "$(MICROKIT_SDK)/VERSION" 2> /dev/null); if [ "$$v" != 2.3.0 ]; then \
+		echo "warning: MICROKIT_SDK is version '$$v', this project is built and tested with 2.3.0"; fi
+	@if ! rustup run $(SEL4_TOOLCHAIN) rustc --print sysroot > /dev/null 2>&1; then \
+		echo "error: Rust toolchain $(SEL4_TOOLCHAIN) is not installed."; echo "$$SDK_HELP"; exit 2; fi
+	@if [ ! -d "$$(rustup run $(SEL4_TOOLCHAIN) rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then \
+		echo "error: rust-src is missing for $(SEL4_TOOLCHAIN):"; \
+		echo "  rustup component add rust-src --toolchain $(SEL4_TOOLCHAIN)"; exit 2; fi
+
+# sel4-reset-cli: given, on PATH, or installed from rust-sel4 into build/tools.
+ifeq ($(SEL4_RESET_CLI),)
+SEL4_RESET_CLI := $(ROOT)/build/tools/bin/sel4-reset-cli
+$(SEL4_RESET_CLI):
+	$(CARGO) +$(SEL4_TOOLCHAIN) install --locked --git $(RUST_SEL4_GIT) --tag $(RUST_SEL4_TAG) \
+		sel4-reset-cli --root $(ROOT)/build/tools
+endif
+
+$(BUILD):
+	mkdir -p $@
+
+# The target spec comes from the pinned rust-sel4 checkout cargo fetched.
+$(BUILD)/$(SEL4_ARCH)-sel4.json: | sdk-check $(BUILD)
+	@manifest=$$(cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) metadata --format-version 1 \
+		| grep -o '"manifest_path":"[^"]*/crates/sel4/Cargo.toml"' | head -1 | cut -d'"' -f4); \
+	spec=$${manifest%/crates/sel4/Cargo.toml}/support/targets/$(SEL4_ARCH)-sel4.json; \
+	test -f "$$spec" || { echo "error: no target spec $$spec in the rust-sel4 checkout"; exit 2; }; \
+	cp "$$spec" $@
+
+# ---------------------------------------------------------------------------
+# seL4: PD ELFs. Children first: the monitor's table carries their `_reset`
+# addresses, read from their final ELFs (SELFHEAL_SEL4_ELF_DIR). Every PD
+# enables the same sel4-microkit features (the glue defines the Microkit
+# symbols itself, in .persistent), so no feature unification can differ
+# between PDs; the target directory is per board and config because
+# sel4-sys bakes in the kernel configuration's headers.
+
+# Replace $2 by $1 only if they differ (keeps the monitor from rebuilding).
+define install_elf
+	$(SEL4_RESET_CLI) $(1) -o $(2).tmp
+	cmp -s $(2).tmp $(2) && rm $(2).tmp || mv $(2).tmp $(2)
+endef
+
+elfs: $(BUILD)/monitor.elf $(BUILD)/serial.elf $(BUILD)/client.elf
+
+$(BUILD)/serial.elf $(BUILD)/client.elf &: $(BUILD)/$(SEL4_ARCH)-sel4.json $(SEL4_RESET_CLI) FORCE | sdk-check
+	$(SEL4_CARGO) -p selfheal-pd-serial -p selfheal-pd-client
+	$(call install_elf,$(ELF_OUT)/serial.elf,$(BUILD)/serial.elf)
+	$(call install_elf,$(ELF_OUT)/client.elf,$(BUILD)/client.elf)
+
+$(BUILD)/monitor.elf: $(BUILD)/serial.elf $(BUILD)/client.elf FORCE | sdk-check
+	$(SEL4_CARGO) -p selfheal-pd-monitor
+	$(call install_elf,$(ELF_OUT)/monitor.elf,$(BUILD)/monitor.elf)
+
+# ---------------------------------------------------------------------------
+# seL4: system file and prefilled regions.
+
+system: $(SYSTEM)
+$(SYSTEM): system.xml FORCE | sdk-check $(BUILD)
+	$(CARGO) run -q -p sdf -- render --board $(MICROKIT_BOARD) system.xml -o $@.tmp
+	sed -e 's|<memory_region name="fault_plan" |&prefill_path="fault_plan.bin" |' \
+	    -e 's|<memory_region name="stream_config" |&prefill_path="stream_config.bin" |' $@.tmp > $@
+	rm $@.tmp
+	@grep -q 'prefill_path="fault_plan.bin"' $@ && grep -q 'prefill_path="stream_config.bin"' $@ \
+		|| { echo "error: could not add prefill_path to the rendered system file"; exit 2; }
+
+regions: $(BUILD)/fault_plan.bin $(BUILD)/stream_config.bin
+$(BUILD)/fault_plan.bin: FORCE | $(BUILD)
+	$(CARGO) run -q --release -p selfheal-hosted -- plan --frames $(FRAMES) --faults $(FAULTS) \
+		--seed $(FAULT_SEED) --kinds $(FAULT_KINDS) -o $@
+$(BUILD)/stream_config.bin: FORCE | $(BUILD)
+	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) -o $@
+
+image: $(IMAGE)
+$(IMAGE): elfs $(SYSTEM) regions | sdk-check
+	$(MICROKIT_SDK)/bin/microkit $(SYSTEM) --search-path $(BUILD) --board $(MICROKIT_BOARD) \
+		--config $(MICROKIT_CONFIG) -o $@ -r $(BUILD)/report.txt
+	@echo "image: $@ ($(MICROKIT_BOARD), $(MICROKIT_CONFIG), $(FRAMES) frames, $(FAULTS) faults, seed $(FAULT_SEED))"
+
+# ---------------------------------------------------------------------------
+# seL4: QEMU.
+
+QEMU_SH := MICROKIT_SDK=$(MICROKIT_SDK) $(SEL4_WS)/scripts/qemu.sh $(MICROKIT_BOARD) $(MICROKIT_CONFIG)
+DONE_REGEX := client: (stream done|.*stream abandoned)
+
+qemu: $(IMAGE)
+	$(QEMU_SH) $(IMAGE)
+
+test-qemu: $(IMAGE)
+	$(QEMU_SH) $(IMAGE) $(BUILD)/test-qemu.log $(QEMU_TIMEOUT) '$(DONE_REGEX)' || \
+		echo "test-qemu: QEMU did not reach the end of the stream (see the check below)"
+	$(CARGO) run -q -p system-tests --bin log-check -- $(BUILD)/test-qemu.log \
+		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
+
+clean:
+	rm -rf build
+
+FORCE:
