@@ -14,8 +14,9 @@
 //!
 //! With the `deferred-log` feature, text is kept in a buffer and written when
 //! the PD next returns from the kernel in its event loop (or when the buffer
-//! is full, or at a panic): lines then cost nothing inside the handler that
-//! logs them. Only for measuring.
+//! is full): lines then cost nothing inside the handler that logs them. The
+//! buffer is in `.persistent`, so what a PD logged before a fault (its panic
+//! message) is written by its next incarnation. Only for measuring.
 
 use core::fmt;
 
@@ -42,6 +43,14 @@ pub fn line(args: fmt::Arguments<'_>) {
 pub fn flush() {
     #[cfg(feature = "deferred-log")]
     deferred::flush();
+}
+
+/// Whether the deferred log is more than half full.
+pub fn mostly_full() -> bool {
+    #[cfg(feature = "deferred-log")]
+    return deferred::mostly_full();
+    #[cfg(not(feature = "deferred-log"))]
+    return false;
 }
 
 sel4::sel4_cfg_if! {
@@ -114,37 +123,49 @@ mod deferred {
     // SAFETY: a PD is single-threaded.
     unsafe impl Sync for Cell {}
 
+    /// In `.persistent`: what a PD logged just before it faulted (its panic
+    /// message) is written out by its next incarnation.
+    #[unsafe(link_section = ".persistent")]
     static BUF: Cell = Cell(UnsafeCell::new(Buf {
         data: [0; SIZE],
         len: 0,
     }));
 
     pub fn push(b: &[u8]) {
-        // SAFETY: single-threaded; no reference outlives this call.
-        let buf = unsafe { &mut *BUF.0.get() };
-        if buf.len + b.len() > SIZE {
-            flush();
-        }
-        let buf = unsafe { &mut *BUF.0.get() };
         if b.len() > SIZE {
+            flush();
             super::write_bytes(b);
             return;
         }
-        buf.data[buf.len..buf.len + b.len()].copy_from_slice(b);
-        buf.len += b.len();
+        // SAFETY: single-threaded; no reference outlives this block.
+        let full = unsafe { (*BUF.0.get()).len.min(SIZE) + b.len() > SIZE };
+        if full {
+            flush();
+        }
+        // SAFETY: as above.
+        let buf = unsafe { &mut *BUF.0.get() };
+        let at = buf.len.min(SIZE);
+        buf.data[at..at + b.len()].copy_from_slice(b);
+        buf.len = at + b.len();
+    }
+
+    pub fn mostly_full() -> bool {
+        // SAFETY: as above.
+        unsafe { (*BUF.0.get()).len > SIZE / 2 }
     }
 
     pub fn flush() {
         // SAFETY: as above.
         let buf = unsafe { &mut *BUF.0.get() };
-        let n = core::mem::take(&mut buf.len);
+        let n = core::mem::take(&mut buf.len).min(SIZE);
         super::write_bytes(&buf.data[..n]);
     }
 }
 
 fn panic_hook(info: &core::panic::PanicInfo<'_>) {
+    // With `deferred-log`, the line stays in the persistent buffer and the
+    // next incarnation writes it.
     line(format_args!("{}: panic: {info}", crate::config().name));
-    flush();
 }
 
 fn abort_hook(info: Option<&sel4_panicking_env::AbortInfo<'_>>) {
@@ -152,7 +173,6 @@ fn abort_hook(info: Option<&sel4_panicking_env::AbortInfo<'_>>) {
     if let Some(info) = info {
         line(format_args!("{}: abort: {info}", crate::config().name));
     }
-    flush();
 }
 
 sel4_panicking_env::register_abort_hook!(abort_hook);

@@ -71,6 +71,8 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
     crate::time::warn_once();
     let mut reply: Option<Message> =
         Some(take_pending_reply().unwrap_or(Message::new(LABEL_UNSUPPORTED)));
+    crate::trace::first_reply_recv();
+    let mut first = true;
     loop {
         let (info, badge) = match reply.take() {
             Some(m) => {
@@ -79,7 +81,17 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
             }
             None => input.recv(reply_cap),
         };
-        crate::console::flush();
+        crate::trace::received();
+        // Deferred log text (feature `deferred-log`) is written when the PD
+        // wakes up, outside its handlers. A PD with a timer (the monitor)
+        // writes it on its ticks only, so that it does not delay the handling
+        // of a fault, which the monitor times.
+        if timer.is_none() || crate::console::mostly_full() {
+            crate::console::flush();
+        }
+        if core::mem::take(&mut first) {
+            crate::trace::report_start();
+        }
         if badge & BADGE_PPC != 0 {
             let ch = Channel::new((badge & 0x3f) as u8).unwrap_or(Channel::of(0));
             let msg = get_msg(&info);
@@ -95,15 +107,20 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
                 FaultAction::Resume => Some(Message::new(0)),
                 FaultAction::Handled => take_pending_reply(),
             };
+            crate::trace::report_restart("fault");
         } else {
             let mut set = ChannelSet::from_bits(badge);
             if let Some(t) = timer {
-                if set.contains(t) && !crate::time::on_timer_irq(t) {
-                    set = ChannelSet::from_bits(set.bits() & !(1 << t.index()));
+                if set.contains(t) {
+                    crate::console::flush();
+                    if !crate::time::on_timer_irq(t) {
+                        set = ChannelSet::from_bits(set.bits() & !(1 << t.index()));
+                    }
                 }
             }
             if !set.is_empty() {
                 handler.notified(set);
+                crate::trace::report_restart("notification");
             }
             reply = take_pending_reply();
         }

@@ -33,6 +33,7 @@ mod device;
 pub mod event_loop;
 mod symbols;
 pub mod time;
+mod trace;
 
 pub use device::Sel4Device;
 
@@ -227,6 +228,7 @@ impl Platform for Sel4Platform {
     }
 
     fn reply_pending(&self, _ch: Option<Channel>, msg: &Message) {
+        trace::replied();
         event_loop::store_pending_reply(msg);
     }
 
@@ -292,8 +294,11 @@ impl Platform for Sel4Platform {
         *ctx.pc_mut() = desc.reset as sel4::Word;
         *ctx.sp_mut() = pd_stack_top() as sel4::Word;
         // Count 2: pc and sp on both arches.
-        tcb.tcb_write_registers(true, 2, &mut ctx)
-            .map_err(|_| PlatformError::Refused)
+        let r = tcb
+            .tcb_write_registers(true, 2, &mut ctx)
+            .map_err(|_| PlatformError::Refused);
+        trace::restart_issued(desc.id);
+        r
     }
 }
 
@@ -303,6 +308,7 @@ where
     H: pd_core::Handler,
     F: FnOnce(Sel4Platform) -> H,
 {
+    trace::entry();
     console::install_hooks();
     let p = Sel4Platform::get();
     time::init();
