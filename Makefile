@@ -38,13 +38,17 @@ SEL4_RESET_CLI ?= $(shell command -v sel4-reset-cli 2> /dev/null)
 RUST_SEL4_GIT ?= https://github.com/seL4/rust-sel4
 RUST_SEL4_TAG ?= v5.0.0
 
+# Fault plan: random (FAULTS faults of FAULT_KINDS over the stream, FAULT_SEED)
+# or escalation (the crash loop of the hosted escalation test).
+PLAN ?= random
+
 # Host test suite: one command per line of output; others add theirs here.
 TEST_CMDS ?= cargo test --workspace
 
 CARGO ?= cargo
 ROOT := $(abspath .)
 SEL4_WS := $(ROOT)/support/sel4
-BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)
+BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)$(BUILD_SUFFIX)
 IMAGE := $(BUILD)/loader.img
 SYSTEM := $(BUILD)/selfheal.system
 
@@ -67,6 +71,8 @@ SEL4_CARGO = cd $(SEL4_WS) && \
 	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json \
 	--target-dir $(BUILD)/cargo $(SEL4_FEATURES)
 ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
+# Host tools of the seL4 targets (escalation plan and check, bench report).
+SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
 .PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation \
 	demo test lint bench verify sdk-check clean help FORCE
@@ -188,8 +194,12 @@ $(SYSTEM): system.xml FORCE | sdk-check $(BUILD)
 
 regions: $(BUILD)/fault_plan.bin $(BUILD)/stream_config.bin
 $(BUILD)/fault_plan.bin: FORCE | $(BUILD)
+ifeq ($(PLAN),escalation)
+	$(SEL4_TOOLS) plan-escalation -o $@
+else
 	$(CARGO) run -q --release -p selfheal-hosted -- plan --frames $(FRAMES) --faults $(FAULTS) \
 		--seed $(FAULT_SEED) --kinds $(FAULT_KINDS) -o $@
+endif
 $(BUILD)/stream_config.bin: FORCE | $(BUILD)
 	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) -o $@
 
@@ -213,6 +223,31 @@ test-qemu: $(IMAGE)
 		echo "test-qemu: QEMU did not reach the end of the stream (see the check below)"
 	$(CARGO) run -q -p system-tests --bin log-check -- $(BUILD)/test-qemu.log \
 		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
+
+# A crash loop (PLAN=escalation, 64 frames): eight warm restarts, a cold start
+# that faults in init, stop; the client gets `stopped` and a notification.
+ESC_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-escalation
+test-qemu-escalation: sdk-check
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-escalation PLAN=escalation FRAMES=64 FAULT_SEED=3
+	$(QEMU_SH) $(ESC_BUILD)/loader.img $(ESC_BUILD)/test-qemu.log $(QEMU_TIMEOUT) \
+		'the monitor reports the serial driver stopped' || true
+	$(SEL4_TOOLS) check-escalation $(ESC_BUILD)/test-qemu.log
+
+# Restart phases and throughput under -icount shift=0 (deterministic: virtual
+# time is instruction count). Two runs of the same PD images, built with the
+# glue's deferred log and raw-tick traces: without faults, then with FAULTS.
+BENCH_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-bench
+BENCH_MAKE := $(MAKE) --no-print-directory image BUILD_SUFFIX=-bench \
+	SEL4_FEATURES="--features selfheal-sel4/deferred-log,selfheal-sel4/trace"
+bench-qemu: sdk-check
+	$(BENCH_MAKE) FAULTS=0
+	cp $(BENCH_BUILD)/loader.img $(BENCH_BUILD)/clean.img
+	$(BENCH_MAKE) FAULTS=$(FAULTS)
+	QEMU_ICOUNT=1 $(QEMU_SH) $(BENCH_BUILD)/clean.img $(BENCH_BUILD)/clean.log $(QEMU_TIMEOUT) '$(DONE_REGEX)'
+	QEMU_ICOUNT=1 $(QEMU_SH) $(BENCH_BUILD)/loader.img $(BENCH_BUILD)/faulted.log $(QEMU_TIMEOUT) '$(DONE_REGEX)'
+	$(CARGO) run -q -p system-tests --bin log-check -- $(BENCH_BUILD)/faulted.log \
+		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
+	$(SEL4_TOOLS) bench $(BENCH_BUILD)/clean.log $(BENCH_BUILD)/faulted.log | tee $(BENCH_BUILD)/report.txt
 
 clean:
 	rm -rf build
