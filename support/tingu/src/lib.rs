@@ -25,6 +25,7 @@ pub mod ir;
 pub mod lexer;
 pub mod parser;
 pub mod rust;
+pub mod verify;
 
 use std::path::{Path, PathBuf};
 

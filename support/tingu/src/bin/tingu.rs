@@ -4,6 +4,7 @@
 //! tingu check <files>...
 //! tingu gen --rust <out.rs> <files>...
 //! tingu dot --out-dir <dir> <files>...
+//! tingu verify [options] <system.xml | files...>
 //! ```
 //! Exit status: 0 on success, 1 if the specification has errors, 2 on usage
 //! or I/O errors.
@@ -11,10 +12,15 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+#[path = "../verify_cli.rs"]
+mod verify;
+
 const USAGE: &str = "usage:
   tingu check <files>...
   tingu gen --rust <out.rs> <files>...
-  tingu dot --out-dir <dir> <files>...";
+  tingu dot --out-dir <dir> <files>...
+  tingu verify [--crashes N] [--restarts warm,cold,tombstone,lossy] [--commit atomic|effect-then-mark|mark-then-effect]
+               [--max-states N] [--charts DIR] [--spin] [--promela DIR] <system.xml | files...>";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -22,6 +28,9 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if cmd == "verify" {
+        return verify::main(&args[1..]);
+    }
     let mut rust_out: Option<PathBuf> = None;
     let mut out_dir: Option<PathBuf> = None;
     let mut files: Vec<PathBuf> = Vec::new();
