@@ -174,10 +174,12 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
         }
         let steps = c.steps(spec, &s);
         let mut non_crash = false;
+        let mut non_crash_next = false;
         for st in &steps {
             transitions += 1;
             let is_crash = matches!(st.kind, StepKind::Crash { .. });
             non_crash |= !is_crash;
+            non_crash_next |= !is_crash && matches!(st.outcome, Outcome::Next(_));
             match &st.outcome {
                 Outcome::Next(n) => {
                     if table.count >= max_states {
@@ -209,7 +211,10 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
                 }
             }
         }
-        stuck.push(!non_crash);
+        // For the cycle properties, a state with no non-crash successor (only
+        // crashes, or only violating steps, are possible) stutters: a run may
+        // stay there forever, since crashes are never forced.
+        stuck.push(!non_crash_next);
         let at_rest = c.at_rest(spec, &s, 0) && c.at_rest(spec, &s, 1);
         if !non_crash && !at_rest {
             let key = "deadlock".to_string();

@@ -1,17 +1,735 @@
-//! Promela export (see below).
+//! Export of a composition to Promela, and the cross-check with Spin.
+//!
+//! The export is a second, independent encoding of the semantics of
+//! [`super::model`]: the same state variables (each instance's leaf and
+//! variables, the call, notification and restart scalars), one process whose
+//! loop offers every step as a guarded `atomic` block. Guards and effects are
+//! generated from the IR's transitions as Promela expressions (evaluated by
+//! Spin, not by our evaluator); only the finite argument representatives and
+//! the static rest points are shared with the explorer.
+//!
+//! Each property is one Spin run, selected by a preprocessor flag:
+//!
+//! | run | flag | what pan checks |
+//! |---|---|---|
+//! | states | `REACH` | nothing: states stored, and probe statements left unreached (reachability) |
+//! | deadlock | `DEADLOCK` | `assert(ENABLED_ALL \|\| (REST0 && REST1))` after every step |
+//! | reception | `RECEPTION` | the violating steps, as `assert(false)` |
+//! | exactly-once | `EXACTLY` | the violating steps, as `assert(false)` |
+//! | progress | `LTL`, claim `progress` | `[]((blocked0 != 0 -> <>(blocked0 == 0)) && ...)` |
+//! | timeout | `LTL`, claim `timeouts` | `[]((in_T -> <> !in_T) && ...)` per timed state |
+//!
+//! In LTL runs a stutter step (`!ENABLED_NEXT -> skip`) lets a run stay
+//! forever where only crashes (or violations) are possible, exactly like the
+//! explorer's stuck states.
 
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
-use super::model::Composition;
+use super::explore::within;
+use super::model::{Commit, Composition, RestartMode};
 use super::Checked;
-use crate::ir::Spec;
+use crate::ast::{BinOp, UnOp};
+use crate::ir::{Action, Dir, Domain, Expr, MsgId, Spec, StateId, Transport, Trigger, Value};
 
-/// Promela source of a composition.
-pub fn export(_spec: &Spec, _c: &Composition) -> Result<String, String> {
-    Err("not yet".into())
+/// Largest magnitude exported (Promela `int` is 32-bit; smaller bounds keep
+/// products of two values from overflowing).
+const LIMIT: i128 = 32767;
+
+struct Gen<'a> {
+    spec: &'a Spec,
+    c: &'a Composition,
+    body: Vec<String>,
+    enabled_all: Vec<String>,
+    enabled_next: Vec<String>,
+    err: Option<String>,
 }
 
-/// Write the source under `dir`.
+fn num(x: i128, err: &mut Option<String>) -> String {
+    if x.abs() > LIMIT {
+        err.get_or_insert(format!("value {x} is outside Promela's exported range ±{LIMIT}"));
+    }
+    x.to_string()
+}
+
+fn or(v: &[String]) -> String {
+    if v.is_empty() {
+        "false".into()
+    } else {
+        format!("({})", v.join(" || "))
+    }
+}
+
+fn and(v: &[String]) -> String {
+    let v: Vec<&String> = v.iter().filter(|s| s.as_str() != "true").collect();
+    if v.is_empty() {
+        "true".into()
+    } else {
+        let parts: Vec<&str> = v.iter().map(|s| s.as_str()).collect();
+        format!("({})", parts.join(" && "))
+    }
+}
+
+impl Gen<'_> {
+    fn slot(&self, side: usize, port: usize) -> usize {
+        if side == 0 {
+            port
+        } else {
+            self.c.sides[0].ports.len() + port
+        }
+    }
+
+    fn leaf_var(&self, k: usize) -> String {
+        format!("L{k}")
+    }
+
+    fn var_name(&self, k: usize, v: usize) -> String {
+        format!("V{k}_{v}")
+    }
+
+    /// An expression; `vars` gives each variable's current text, `divs`
+    /// collects denominators that must not be zero.
+    fn expr(&mut self, e: &Expr, args: &[i128], vars: &[String], divs: &mut Vec<String>) -> String {
+        match e {
+            Expr::Int(i) => num(*i, &mut self.err),
+            Expr::Bool(b) => if *b { "1".into() } else { "0".into() },
+            Expr::Var(v) => vars.get(*v).cloned().unwrap_or_else(|| "0".into()),
+            Expr::Arg(a) => num(args.get(*a).copied().unwrap_or(0), &mut self.err),
+            Expr::Unary(UnOp::Neg, x) => format!("(-{})", self.expr(x, args, vars, divs)),
+            Expr::Unary(UnOp::Not, x) => format!("(!{})", self.expr(x, args, vars, divs)),
+            Expr::Binary(op, a, b) => {
+                let x = self.expr(a, args, vars, divs);
+                let y = self.expr(b, args, vars, divs);
+                if matches!(op, BinOp::Div | BinOp::Rem) {
+                    divs.push(format!("({y} != 0)"));
+                }
+                let sym = match op {
+                    BinOp::Add => "+",
+                    BinOp::Sub => "-",
+                    BinOp::Mul => "*",
+                    BinOp::Div => "/",
+                    BinOp::Rem => "%",
+                    BinOp::Eq => "==",
+                    BinOp::Ne => "!=",
+                    BinOp::Lt => "<",
+                    BinOp::Le => "<=",
+                    BinOp::Gt => ">",
+                    BinOp::Ge => ">=",
+                    BinOp::And => "&&",
+                    BinOp::Or => "||",
+                };
+                format!("({x} {sym} {y})")
+            }
+        }
+    }
+
+    /// For slot `k` (side, port) and trigger: per transition, its condition
+    /// (on the state, or on the initial state if `reset`) and its effect.
+    fn transitions(
+        &mut self,
+        side: usize,
+        port: usize,
+        trig: Trigger,
+        args: &[i128],
+        reset: bool,
+    ) -> Vec<(String, Vec<String>)> {
+        let k = self.slot(side, port);
+        let p = self.c.proto(self.spec, side, port);
+        let mut out = Vec::new();
+        for t in p.transitions.iter().filter(|t| t.trigger == trig) {
+            let mut vars: Vec<String> = (0..p.vars.len())
+                .map(|v| {
+                    if reset {
+                        match p.vars[v].init {
+                            Value::Int(i) => num(i, &mut self.err),
+                            Value::Bool(b) => u8::from(b).to_string(),
+                        }
+                    } else {
+                        self.var_name(k, v)
+                    }
+                })
+                .collect();
+            let leaf = if reset {
+                p.initial.to_string()
+            } else {
+                self.leaf_var(k)
+            };
+            let mut conds = vec![format!("({leaf} == {})", t.from)];
+            let mut divs = Vec::new();
+            if let Some(g) = &t.guard {
+                let g = self.expr(g, args, &vars, &mut divs);
+                conds.append(&mut divs);
+                conds.push(format!("({g} != 0)"));
+            }
+            let mut effect = vec![format!("{} = {}", self.leaf_var(k), t.to)];
+            for a in &t.actions {
+                if let Action::Assign { var, value } = a {
+                    let cur: Vec<String> = if reset {
+                        vars.clone()
+                    } else {
+                        (0..p.vars.len()).map(|v| self.var_name(k, v)).collect()
+                    };
+                    let _ = cur;
+                    let mut divs = Vec::new();
+                    let v = self.expr(value, args, &vars, &mut divs);
+                    conds.append(&mut divs);
+                    let (lo, hi) = match p.vars.get(*var).map(|d| d.domain) {
+                        Some(Domain::Int { min, max }) => (min, max),
+                        _ => (0, 1),
+                    };
+                    conds.push(format!(
+                        "({} <= {v} && {v} <= {})",
+                        num(lo, &mut self.err),
+                        num(hi, &mut self.err)
+                    ));
+                    // The effect is sequential in Promela too: later
+                    // assignments read the variable as assigned.
+                    let mut seq_divs = Vec::new();
+                    let seq_vars: Vec<String> = (0..p.vars.len()).map(|v| self.var_name(k, v)).collect();
+                    let seq = self.expr(value, args, &seq_vars, &mut seq_divs);
+                    effect.push(format!("{} = {seq}", self.var_name(k, *var)));
+                    if let Some(slot) = vars.get_mut(*var) {
+                        *slot = v;
+                    }
+                }
+            }
+            out.push((and(&conds), effect));
+        }
+        out
+    }
+
+    fn final_leaves(&self, side: usize, port: usize) -> Vec<StateId> {
+        let p = self.c.proto(self.spec, side, port);
+        (0..p.states.len()).filter(|&s| p.states[s].is_final).collect()
+    }
+
+    /// The component of `side` allows `msg` on `port` (with its dependencies).
+    fn en(&mut self, side: usize, port: usize, msg: MsgId, args: &[i128], reset: bool) -> String {
+        let own: Vec<String> = self
+            .transitions(side, port, Trigger::Own(msg), args, reset)
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        let mut parts = vec![or(&own)];
+        let by: Vec<(usize, usize)> = self.c.sides[side]
+            .constraints
+            .iter()
+            .find(|(p, m, _)| *p == port && *m == msg)
+            .map(|(_, _, b)| b.clone())
+            .unwrap_or_default();
+        for (q, f) in by {
+            let k = self.slot(side, q);
+            let mut alts: Vec<String> = self
+                .final_leaves(side, q)
+                .into_iter()
+                .map(|s| {
+                    if reset {
+                        (self.c.proto(self.spec, side, q).initial == s).to_string()
+                    } else {
+                        format!("({} == {s})", self.leaf_var(k))
+                    }
+                })
+                .collect();
+            alts.extend(
+                self.transitions(side, q, Trigger::Foreign(f), args, reset)
+                    .into_iter()
+                    .map(|(c, _)| c),
+            );
+            parts.push(or(&alts));
+        }
+        and(&parts)
+    }
+
+    /// Statements firing `msg` on `port` of `side` (guarded by [`Self::en`]).
+    fn fire(&mut self, side: usize, port: usize, msg: MsgId, args: &[i128]) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut one = |g: &mut Self, q: usize, trig: Trigger| {
+            let ts = g.transitions(side, q, trig, args, false);
+            let mut s = String::from("if\n");
+            for (c, e) in ts {
+                let _ = writeln!(s, "      :: {c} -> {}", e.join("; "));
+            }
+            s.push_str("      :: else -> skip\n      fi");
+            out.push(s);
+        };
+        one(self, port, Trigger::Own(msg));
+        let by: Vec<(usize, usize)> = self.c.sides[side]
+            .constraints
+            .iter()
+            .find(|(p, m, _)| *p == port && *m == msg)
+            .map(|(_, _, b)| b.clone())
+            .unwrap_or_default();
+        for (q, f) in by {
+            one(self, q, Trigger::Foreign(f));
+        }
+        out
+    }
+
+    fn reset(&self, side: usize) -> Vec<String> {
+        let mut out = Vec::new();
+        for port in 0..self.c.sides[side].ports.len() {
+            let k = self.slot(side, port);
+            let p = self.c.proto(self.spec, side, port);
+            out.push(format!("{} = {}", self.leaf_var(k), p.initial));
+            for (vi, v) in p.vars.iter().enumerate() {
+                let x = match v.init {
+                    Value::Int(i) => i,
+                    Value::Bool(b) => i128::from(b),
+                };
+                out.push(format!("{} = {x}", self.var_name(k, vi)));
+            }
+        }
+        out
+    }
+
+    fn step(&mut self, guard: String, body: Vec<String>, crash: bool) {
+        if !crash {
+            self.enabled_all.push(guard.clone());
+            self.enabled_next.push(guard.clone());
+        }
+        let mut b = body;
+        b.push("CHECK".into());
+        let _ = self;
+        self.body
+            .push(format!("  :: atomic {{ {guard} ->\n      {} }}", b.join(";\n      ")));
+    }
+
+    fn violation(&mut self, flag: &str, guard: String, crash: bool) {
+        if !crash {
+            self.enabled_all.push(guard.clone());
+        }
+        self.body.push(format!(
+            "#ifdef {flag}\n  :: atomic {{ {guard} -> assert(false) }}\n#endif"
+        ));
+    }
+
+    fn tuples(&self, side: usize, port: usize, m: MsgId) -> Vec<Vec<i128>> {
+        let p = self.c.sides[side].ports[port].protocol;
+        self.c
+            .args
+            .get(p)
+            .and_then(|v| v.get(m))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn eff_out(&self, side: usize, port: usize, m: MsgId) -> bool {
+        let pm = &self.c.sides[side].ports[port];
+        let d = self.spec.protocols[pm.protocol].messages[m].dir;
+        let d = if pm.mirror { d.flip() } else { d };
+        d == Dir::Out
+    }
+}
+
+/// The Promela model of a composition, or why it cannot be exported.
+pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
+    let mut g = Gen {
+        spec,
+        c,
+        body: Vec::new(),
+        enabled_all: Vec::new(),
+        enabled_next: Vec::new(),
+        err: None,
+    };
+    let proto = &spec.protocols[c.protocol];
+    let d = c.crash_side;
+    let has_calls_to_driver = d.is_some_and(|d| {
+        proto
+            .messages
+            .iter()
+            .enumerate()
+            .any(|(m, msg)| msg.transport == Transport::Call && !g.eff_out(d, 0, m))
+    });
+    if c.restart_notify.is_some() && has_calls_to_driver {
+        return Err("a restart notification together with calls to the driver".into());
+    }
+    for i in 0..2 {
+        let j = 1 - i;
+        let is_d = d == Some(i);
+        let not_tomb = if is_d { "tomb == 0".to_string() } else { "true".to_string() };
+        for (m, msg) in proto.messages.iter().enumerate() {
+            if !g.eff_out(i, 0, m) {
+                continue;
+            }
+            match &msg.transport {
+                Transport::Call => {
+                    for a in g.tuples(i, 0, m) {
+                        let send = g.en(i, 0, m, &a, false);
+                        let recv = g.en(j, 0, m, &a, false);
+                        let base = and(&[
+                            format!("blocked{i} == 0"),
+                            not_tomb.clone(),
+                            format!("blocked{j} == 0 && serving{j} == 0"),
+                            send,
+                        ]);
+                        let mut body = g.fire(i, 0, m, &a);
+                        body.extend(g.fire(j, 0, m, &a));
+                        body.push(format!("blocked{i} = {}", m + 1));
+                        body.push(format!("serving{j} = {}", m + 1));
+                        if d == Some(j) {
+                            body.push("phase = 0; effects = 0".into());
+                        }
+                        g.step(and(&[base.clone(), recv.clone()]), body, false);
+                        g.violation("RECEPTION", and(&[base, format!("!{recv}")]), false);
+                    }
+                }
+                Transport::Reply { to } => {
+                    if is_d && (Some(m) == c.restarted || Some(m) == c.stopped) {
+                        continue;
+                    }
+                    let normal = !c.error_reply.get(m).copied().unwrap_or(false);
+                    for &call in to {
+                        for a in g.tuples(i, 0, m) {
+                            let mut conds = vec![
+                                format!("blocked{i} == 0"),
+                                not_tomb.clone(),
+                                format!("serving{i} == {}", call + 1),
+                            ];
+                            if is_d {
+                                conds.push(if normal {
+                                    "phase == 2".into()
+                                } else {
+                                    "phase != 0".into()
+                                });
+                            }
+                            conds.push(g.en(i, 0, m, &a, false));
+                            let check_eff = is_d && normal;
+                            reply_steps(&mut g, i, m, call, &a, and(&conds), check_eff, vec![]);
+                        }
+                    }
+                }
+                Transport::Notify => {
+                    let send = g.en(i, 0, m, &[], false);
+                    let mut body = g.fire(i, 0, m, &[]);
+                    body.push(format!("bit{j} = 1"));
+                    g.step(
+                        and(&[format!("blocked{i} == 0"), not_tomb.clone(), send]),
+                        body,
+                        false,
+                    );
+                }
+            }
+        }
+        // A tombstone answers `stopped`.
+        if is_d {
+            if let Some(s) = c.stopped {
+                for (call, cm) in proto.messages.iter().enumerate() {
+                    if cm.transport != Transport::Call || g.eff_out(i, 0, call) {
+                        continue;
+                    }
+                    for a in g.tuples(i, 0, s) {
+                        let base = and(&[
+                            format!("blocked{i} == 0"),
+                            "tomb == 1".into(),
+                            format!("serving{i} == {}", call + 1),
+                        ]);
+                        let own = g.en(i, 0, s, &a, false);
+                        g.violation("RECEPTION", and(&[base.clone(), format!("!{own}")]), false);
+                        reply_steps(&mut g, i, s, call, &a, and(&[base, own]), false, vec![]);
+                    }
+                }
+            }
+        }
+        // Delivery of a pending notification.
+        if let Some(n) = (0..proto.messages.len())
+            .find(|&m| proto.messages[m].transport == Transport::Notify && !g.eff_out(i, 0, m))
+        {
+            let base = format!("bit{i} == 1 && blocked{i} == 0 && serving{i} == 0");
+            let recv = g.en(i, 0, n, &[], false);
+            let mut body = g.fire(i, 0, n, &[]);
+            body.push(format!("bit{i} = 0"));
+            g.step(and(&[base.clone(), recv.clone()]), body, false);
+            g.violation("RECEPTION", and(&[base, format!("!{recv}")]), false);
+        }
+        // Environment ports.
+        for q in 1..c.sides[i].ports.len() {
+            let qp = c.proto(spec, i, q);
+            for m in 0..qp.messages.len() {
+                for a in g.tuples(i, q, m) {
+                    let mut conds = vec![format!("blocked{i} == 0"), not_tomb.clone()];
+                    if !g.eff_out(i, q, m) {
+                        conds.push(format!("serving{i} == 0"));
+                    }
+                    conds.push(g.en(i, q, m, &a, false));
+                    let body = g.fire(i, q, m, &a);
+                    g.step(and(&conds), body, false);
+                }
+            }
+        }
+        // The commit discipline.
+        if is_d {
+            let base = format!("blocked{i} == 0 && tomb == 0 && serving{i} != 0");
+            let commit = |g: &mut Gen, from: u32, to: u32, eff: u32| {
+                let conds = format!("{base} && phase == {from}");
+                if eff == 1 {
+                    g.violation("EXACTLY", format!("{conds} && effects + 1 > 1"), false);
+                    g.step(
+                        format!("({conds} && effects + 1 <= 1)"),
+                        vec![format!("phase = {to}; effects = effects + 1")],
+                        false,
+                    );
+                } else {
+                    g.step(format!("({conds})"), vec![format!("phase = {to}")], false);
+                }
+            };
+            commit(&mut g, 0, 1, 0);
+            match c.restart.commit {
+                Commit::Atomic => commit(&mut g, 1, 2, 1),
+                Commit::EffectThenMark => commit(&mut g, 1, 3, 1),
+                Commit::MarkThenEffect => commit(&mut g, 1, 4, 0),
+            }
+            commit(&mut g, 3, 2, 0);
+            commit(&mut g, 4, 2, 1);
+        }
+    }
+    // Crashes.
+    if let Some(d) = d {
+        let j = 1 - d;
+        for &mode in &c.restart.modes {
+            crash_steps(&mut g, d, j, mode);
+        }
+    }
+    if let Some(e) = g.err.take() {
+        return Err(e);
+    }
+    // Declarations.
+    let mut o = String::new();
+    let _ = writeln!(o, "/* Composition {} ({}), exported by tingu verify. */", c.name, proto.name);
+    let _ = writeln!(o, "/* Restarts: at most {} crash(es) of side {:?}; modes {:?}; commit {}. */",
+        c.restart.max_crashes, c.crash_side, c.restart.modes.iter().map(|m| m.name()).collect::<Vec<_>>(), c.restart.commit.name());
+    for (k, &(si, pi)) in c.slots.iter().enumerate() {
+        let p = c.proto(spec, si, pi);
+        let _ = writeln!(
+            o,
+            "byte L{k} = {}; /* {} port {} ({}) */",
+            p.initial, c.sides[si].label, c.sides[si].ports[pi].name, p.name
+        );
+        for (vi, v) in p.vars.iter().enumerate() {
+            let x = match v.init {
+                Value::Int(i) => i,
+                Value::Bool(b) => i128::from(b),
+            };
+            if let Domain::Int { min, max } = v.domain {
+                if min.abs() > LIMIT || max.abs() > LIMIT {
+                    return Err(format!("variable `{}.{}` has a domain beyond ±{LIMIT}", p.name, v.name));
+                }
+            }
+            let _ = writeln!(o, "int V{k}_{vi} = {x}; /* {} */", v.name);
+        }
+    }
+    o.push_str("byte blocked0 = 0; byte blocked1 = 0; byte serving0 = 0; byte serving1 = 0;\n");
+    o.push_str("bit bit0 = 0; bit bit1 = 0; byte phase = 0; byte effects = 0; byte crashes = 0; bit tomb = 0;\n");
+    o.push_str("hidden byte probe;\n\n");
+    let _ = writeln!(o, "#define ENABLED_ALL {}", or(&g.enabled_all));
+    let _ = writeln!(o, "#define ENABLED_NEXT {}", or(&g.enabled_next));
+    for side in 0..2 {
+        let p = c.proto(spec, side, 0);
+        let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
+        let rest: Vec<String> = p
+            .leaves()
+            .filter(|&l| {
+                p.states[l].is_final
+                    || p.transitions_from(l).any(|t| match t.trigger {
+                        Trigger::Own(m) => !g.eff_out(side, 0, m),
+                        Trigger::Foreign(_) => false,
+                    })
+            })
+            .map(|l| format!("L{k} == {l}"))
+            .collect();
+        let tomb_rest = if c.crash_side == Some(side) { "tomb == 1 || " } else { "" };
+        let _ = writeln!(
+            o,
+            "#define REST{side} (blocked{side} == 0 && serving{side} == 0 && ({tomb_rest}{}))",
+            or(&rest)
+        );
+    }
+    o.push_str("#ifdef DEADLOCK\n#define CHECK assert(ENABLED_ALL || (REST0 && REST1))\n#else\n#define CHECK skip\n#endif\n\n");
+    // LTL claims.
+    o.push_str("#ifdef LTL\n");
+    let mut prog = Vec::new();
+    for side in 0..2 {
+        let calls = proto.messages.iter().enumerate().any(|(m, msg)| {
+            msg.transport == Transport::Call && g.eff_out(side, 0, m)
+        });
+        if calls {
+            prog.push(format!("(blocked{side} != 0 -> <> (blocked{side} == 0))"));
+        }
+    }
+    if !prog.is_empty() {
+        let _ = writeln!(o, "ltl progress {{ [] ({}) }}", prog.join(" && "));
+    }
+    let mut tim = Vec::new();
+    for (k, &(si, pi)) in c.slots.iter().enumerate() {
+        let p = c.proto(spec, si, pi);
+        for (s, st) in p.states.iter().enumerate() {
+            if st.timeout_ns.is_none() {
+                continue;
+            }
+            let inside: Vec<String> = p.leaves().filter(|&l| within(p, l, s)).map(|l| format!("L{k} == {l}")).collect();
+            let x = or(&inside);
+            tim.push(format!("({x} -> <> !{x})"));
+        }
+    }
+    if !tim.is_empty() {
+        let _ = writeln!(o, "ltl timeouts {{ [] ({}) }}", tim.join(" && "));
+    }
+    o.push_str("#endif\n\n");
+    o.push_str("active proctype composition() {\n#ifdef DEADLOCK\n  atomic { CHECK };\n#endif\n  do\n");
+    for b in &g.body {
+        o.push_str(b);
+        o.push('\n');
+    }
+    o.push_str("#ifdef LTL\n  :: atomic { !ENABLED_NEXT -> skip }\n#endif\n");
+    // Reachability probes: one per declared state of each bound port.
+    o.push_str("#ifdef REACH\n");
+    for side in 0..2 {
+        let p = c.proto(spec, side, 0);
+        let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
+        for (s, st) in p.states.iter().enumerate() {
+            let inside: Vec<String> = p.leaves().filter(|&l| within(p, l, s)).map(|l| format!("L{k} == {l}")).collect();
+            let _ = writeln!(o, "  :: atomic {{ {} -> probe = 1 }} /* reach side {side} state {} */", or(&inside), st.path);
+        }
+    }
+    o.push_str("#endif\n  od\n}\n");
+    Ok(o)
+}
+
+/// Reply steps (delivered, dropped, and the violations) for a reply `m` to
+/// `call` from side `i`, given the guard so far (sender allowed).
+#[allow(clippy::too_many_arguments)]
+fn reply_steps(
+    g: &mut Gen,
+    i: usize,
+    m: MsgId,
+    call: MsgId,
+    a: &[i128],
+    base: String,
+    check_eff: bool,
+    prefix: Vec<String>,
+) {
+    let j = 1 - i;
+    let base = if check_eff {
+        g.violation("EXACTLY", format!("({base} && effects != 1)"), false);
+        format!("({base} && effects == 1)")
+    } else {
+        base
+    };
+    let recv = g.en(j, 0, m, a, false);
+    let delivered = format!("({base} && blocked{j} == {})", call + 1);
+    let dropped = format!("({base} && blocked{j} != {})", call + 1);
+    let is_d = g.c.crash_side == Some(i);
+    let tail = |extra: Vec<String>| {
+        let mut v = extra;
+        v.push(format!("serving{i} = 0"));
+        if is_d {
+            v.push("phase = 0; effects = 0".into());
+        }
+        v
+    };
+    let mut body = prefix.clone();
+    body.extend(g.fire(i, 0, m, a));
+    body.extend(g.fire(j, 0, m, a));
+    body.push(format!("blocked{j} = 0"));
+    g.step(and(&[delivered.clone(), recv.clone()]), tail(body), false);
+    g.violation("RECEPTION", and(&[delivered, format!("!{recv}")]), false);
+    let mut body = prefix;
+    body.extend(g.fire(i, 0, m, a));
+    g.step(dropped, tail(body), false);
+}
+
+fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
+    let c = g.c;
+    let spec = g.spec;
+    let proto = &spec.protocols[c.protocol];
+    let mut base = vec![format!("crashes < {}", c.restart.max_crashes)];
+    if mode != RestartMode::Tombstone {
+        base.push("tomb == 0".into());
+    }
+    let reset = matches!(mode, RestartMode::Cold | RestartMode::Tombstone);
+    let mut common = vec![format!("crashes = crashes + 1"), format!("blocked{d} = 0")];
+    if reset {
+        common.extend(g.reset(d));
+    }
+    if mode == RestartMode::Tombstone {
+        common.push("tomb = 1".into());
+    }
+    // The restart notification (only exported without calls to the driver).
+    let (notify_ok, notify_body) = match c.restart_notify {
+        Some((q, m)) => {
+            let en = g.en(d, q, m, &[], reset);
+            let mut b = g.fire(d, q, m, &[]);
+            if q == 0 {
+                b.push(format!("bit{j} = 1"));
+            }
+            (en, b)
+        }
+        None => ("true".to_string(), Vec::new()),
+    };
+    let with_notify = |g: &mut Gen, guard: String, mut body: Vec<String>| {
+        g.violation("RECEPTION", and(&[guard.clone(), format!("!{notify_ok}")]), true);
+        body.extend(notify_body.clone());
+        g.step(and(&[guard, notify_ok.clone()]), body, true);
+    };
+    // Nothing in flight.
+    let idle = and(&[and(&base), format!("serving{d} == 0")]);
+    with_notify(g, idle, common.clone());
+    // Something in flight.
+    let busy = and(&[and(&base), format!("serving{d} != 0")]);
+    match mode {
+        RestartMode::Lossy => {
+            let mut b = common.clone();
+            b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
+            with_notify(g, busy, b);
+        }
+        RestartMode::Warm | RestartMode::Cold | RestartMode::Tombstone => {
+            if mode == RestartMode::Warm {
+                let mut b = common.clone();
+                b.push("if\n      :: phase == 3 -> phase = 1\n      :: phase == 4 -> phase = 2\n      :: else -> skip\n      fi".into());
+                with_notify(g, and(&[busy.clone(), "phase != 0".into()]), b);
+            }
+            let answer_guard = if mode == RestartMode::Warm {
+                and(&[busy, "phase == 0".into()])
+            } else {
+                busy
+            };
+            let reply = if mode == RestartMode::Tombstone { c.stopped } else { c.restarted };
+            match reply {
+                None => {
+                    let mut b = common.clone();
+                    b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
+                    with_notify(g, answer_guard, b);
+                }
+                Some(r) => {
+                    for (call, cm) in proto.messages.iter().enumerate() {
+                        if cm.transport != Transport::Call || g.eff_out(d, 0, call) {
+                            continue;
+                        }
+                        for a in g.tuples(d, 0, r) {
+                            let on = and(&[answer_guard.clone(), format!("serving{d} == {}", call + 1)]);
+                            let own = g.en(d, 0, r, &a, reset);
+                            g.violation("RECEPTION", and(&[on.clone(), format!("!{own}")]), true);
+                            let recv = g.en(j, 0, r, &a, false);
+                            let delivered = and(&[on.clone(), own.clone(), format!("blocked{j} == {}", call + 1)]);
+                            g.violation("RECEPTION", and(&[delivered.clone(), format!("!{recv}")]), true);
+                            let mut b = common.clone();
+                            b.extend(g.fire(d, 0, r, &a));
+                            b.extend(g.fire(j, 0, r, &a));
+                            b.push(format!("blocked{j} = 0; serving{d} = 0; phase = 0; effects = 0"));
+                            with_notify(g, and(&[delivered, recv]), b);
+                            let mut b = common.clone();
+                            b.extend(g.fire(d, 0, r, &a));
+                            b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
+                            with_notify(g, and(&[on, own, format!("blocked{j} != {}", call + 1)]), b);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Write the source under `dir`, named after the composition.
 pub fn write(dir: &Path, name: &str, src: &str) -> std::io::Result<PathBuf> {
     std::fs::create_dir_all(dir)?;
     let f = dir.join(format!("{}.pml", file_name(name)));
@@ -20,34 +738,214 @@ pub fn write(dir: &Path, name: &str, src: &str) -> std::io::Result<PathBuf> {
 }
 
 fn file_name(name: &str) -> String {
-    name.chars()
+    let s: String = name
+        .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .collect()
+        .collect();
+    s.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
 }
 
-/// Spin's verdicts.
+/// Whether `spin` and `gcc` are on the PATH.
+pub fn spin_available() -> bool {
+    let ok = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success() || !o.stdout.is_empty())
+    };
+    ok("spin", "-V") && ok("gcc", "--version")
+}
+
+/// One Spin run.
 #[derive(Clone, Debug)]
-pub struct SpinResult {}
-
-/// Run spin.
-pub fn run_spin(_f: &Path) -> Result<SpinResult, String> {
-    Err("not yet".into())
+pub struct SpinRun {
+    /// `states`, `deadlock`, ...
+    pub name: &'static str,
+    /// pan found an error.
+    pub violated: bool,
+    /// States stored.
+    pub states: u64,
+    /// Wall time of `spin -a`, `gcc` and `pan`.
+    pub seconds: f64,
 }
 
-/// Comparison.
+/// Spin's verdicts on one composition.
+#[derive(Clone, Debug)]
+pub struct SpinResult {
+    /// Every run.
+    pub runs: Vec<SpinRun>,
+    /// Declared states (of the bound ports) Spin never reached: (side, path).
+    pub unreached: Vec<(usize, String)>,
+}
+
+impl SpinResult {
+    /// The run called `name`.
+    pub fn run(&self, name: &str) -> Option<&SpinRun> {
+        self.runs.iter().find(|r| r.name == name)
+    }
+}
+
+fn pan(dir: &Path, file: &Path, defines: &[&str], safety: bool, pan_args: &[&str]) -> Result<(String, f64), String> {
+    let start = std::time::Instant::now();
+    let mut spin = Command::new("spin");
+    spin.arg("-a").arg("-o3");
+    for d in defines {
+        spin.arg(format!("-D{d}"));
+    }
+    let out = spin
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run spin: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "spin -a failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let mut gcc = Command::new("gcc");
+    gcc.args(["-O0", "-w", "-DMEMLIM=8192", "-o", "pan", "pan.c"]);
+    if safety {
+        gcc.arg("-DSAFETY");
+    }
+    let out = gcc.current_dir(dir).output().map_err(|e| format!("cannot run gcc: {e}"))?;
+    if !out.status.success() {
+        return Err(format!("gcc failed: {}", String::from_utf8_lossy(&out.stderr)));
+    }
+    let out = Command::new(dir.join("pan"))
+        .args(["-m10000000"])
+        .args(pan_args)
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run pan: {e}"))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if text.contains("max search depth too small") {
+        return Err("pan: max search depth too small".into());
+    }
+    Ok((text, start.elapsed().as_secs_f64()))
+}
+
+fn stored(text: &str) -> u64 {
+    text.lines()
+        .find(|l| l.contains("states, stored"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn errors(text: &str) -> bool {
+    text.lines()
+        .find_map(|l| l.split("errors: ").nth(1))
+        .and_then(|n| n.trim().parse::<u64>().ok())
+        .is_none_or(|n| n > 0)
+}
+
+/// Run every property's Spin check on the exported file `file` (in a fresh
+/// directory beside it).
+pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
+    let src = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
+    let dir = file.with_extension("spin");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let local = dir.join("model.pml");
+    std::fs::write(&local, &src).map_err(|e| format!("{}: {e}", local.display()))?;
+    let mut runs = Vec::new();
+    // States and reachability.
+    let (text, secs) = pan(&dir, &local, &["REACH"], true, &["-E"])?;
+    let mut unreached = Vec::new();
+    let lines: Vec<&str> = src.lines().collect();
+    for l in text.lines() {
+        // "\tmodel.pml:123, state 45, "probe = 1""
+        let Some(rest) = l.trim().strip_prefix("model.pml:") else { continue };
+        let Some(n) = rest.split(',').next().and_then(|n| n.parse::<usize>().ok()) else {
+            continue;
+        };
+        if let Some(line) = n.checked_sub(1).and_then(|i| lines.get(i)) {
+            if let Some(tag) = line.split("/* reach side ").nth(1) {
+                let mut parts = tag.splitn(3, ' ');
+                let side = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+                let _ = parts.next();
+                let state = parts.next().unwrap_or("").trim_end_matches(" */").to_string();
+                unreached.push((side, state));
+            }
+        }
+    }
+    runs.push(SpinRun { name: "states", violated: errors(&text), states: stored(&text), seconds: secs });
+    for (name, flag) in [("deadlock", "DEADLOCK"), ("reception", "RECEPTION"), ("exactly-once", "EXACTLY")] {
+        let (text, secs) = pan(&dir, &local, &[flag], true, &["-E"])?;
+        runs.push(SpinRun { name, violated: errors(&text), states: stored(&text), seconds: secs });
+    }
+    for (name, claim) in [("progress", "progress"), ("timeout", "timeouts")] {
+        if !src.contains(&format!("ltl {claim} ")) {
+            runs.push(SpinRun { name, violated: false, states: 0, seconds: 0.0 });
+            continue;
+        }
+        let (text, secs) = pan(&dir, &local, &["LTL"], false, &["-a", "-N", claim])?;
+        runs.push(SpinRun { name, violated: errors(&text), states: stored(&text), seconds: secs });
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(SpinResult { runs, unreached })
+}
+
+/// How our checker and Spin compare on one composition.
 #[derive(Clone, Debug)]
 pub struct Comparison {
-    /// Agree.
+    /// Name of the composition.
+    pub name: String,
+    /// Per property: (name, ours holds, Spin holds).
+    pub verdicts: Vec<(&'static str, bool, bool)>,
+    /// States: ours, Spin's.
+    pub states: (usize, u64),
+    /// Times: ours, Spin's (all runs).
+    pub seconds: (f64, f64),
+    /// Every verdict agrees.
     pub agree: bool,
 }
 
 impl std::fmt::Display for Comparison {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "")
+        writeln!(
+            f,
+            "spin {}: {} (states: ours {}, spin {}; time: ours {:.3} s, spin {:.3} s incl. compiling)",
+            self.name,
+            if self.agree { "agrees" } else { "DISAGREES" },
+            self.states.0,
+            self.states.1,
+            self.seconds.0,
+            self.seconds.1
+        )?;
+        for (p, ours, theirs) in &self.verdicts {
+            let v = |b: bool| if b { "holds" } else { "violated" };
+            writeln!(
+                f,
+                "  {p:<13} ours {:<9} spin {:<9}{}",
+                v(*ours),
+                v(*theirs),
+                if ours == theirs { "" } else { "  <-- disagreement" }
+            )?;
+        }
+        Ok(())
     }
 }
 
-/// Compare.
-pub fn compare(_c: &Checked, _s: &SpinResult) -> Comparison {
-    Comparison { agree: true }
+/// Compare our verdicts on `c` with Spin's.
+pub fn compare(c: &Checked, s: &SpinResult) -> Comparison {
+    let mut verdicts = Vec::new();
+    for p in ["deadlock", "reception", "exactly-once", "progress", "timeout"] {
+        let theirs = s.run(p).is_none_or(|r| !r.violated);
+        verdicts.push((p, c.holds(p), theirs));
+    }
+    verdicts.push(("reachability", c.holds("reachability"), s.unreached.is_empty()));
+    let agree = verdicts.iter().all(|(_, a, b)| a == b);
+    Comparison {
+        name: c.composition.name.clone(),
+        verdicts,
+        states: (
+            c.exploration.states,
+            s.run("states").map_or(0, |r| r.states),
+        ),
+        seconds: (c.exploration.seconds, s.runs.iter().map(|r| r.seconds).sum()),
+        agree,
+    }
 }
