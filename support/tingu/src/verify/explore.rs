@@ -65,6 +65,8 @@ pub struct Exploration {
     pub truncated: bool,
     /// Leaves reached, per side (bound port).
     pub reached: [Vec<bool>; 2],
+    /// Declared states of the bound ports never reached: (side, path).
+    pub unreached: Vec<(usize, String)>,
 }
 
 struct Table {
@@ -174,12 +176,10 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
         }
         let steps = c.steps(spec, &s);
         let mut non_crash = false;
-        let mut non_crash_next = false;
         for st in &steps {
             transitions += 1;
             let is_crash = matches!(st.kind, StepKind::Crash { .. });
             non_crash |= !is_crash;
-            non_crash_next |= !is_crash && matches!(st.outcome, Outcome::Next(_));
             match &st.outcome {
                 Outcome::Next(n) => {
                     if table.count >= max_states {
@@ -211,10 +211,11 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
                 }
             }
         }
-        // For the cycle properties, a state with no non-crash successor (only
-        // crashes, or only violating steps, are possible) stutters: a run may
-        // stay there forever, since crashes are never forced.
-        stuck.push(!non_crash_next);
+        // For the cycle properties, a state where no step other than a crash
+        // is possible stutters: a run may stay there forever, since crashes
+        // are never forced. (A state whose only other steps are violations
+        // does not: the violation is reported, and ends the run.)
+        stuck.push(!non_crash);
         let at_rest = c.at_rest(spec, &s, 0) && c.at_rest(spec, &s, 1);
         if !non_crash && !at_rest {
             let key = "deadlock".to_string();
@@ -301,6 +302,7 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
         }
     }
     // Reachability of every declared state of both bound ports.
+    let mut unreached = Vec::new();
     for (side, r) in reached.iter().enumerate() {
         let p = c.proto(spec, side, 0);
         let mut missing = Vec::new();
@@ -308,6 +310,7 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
             let hit = (0..p.states.len()).any(|l| r[l] && within(p, l, si));
             if !hit && !truncated {
                 missing.push(st.path.clone());
+                unreached.push((side, st.path.clone()));
             }
         }
         let finals: Vec<usize> = (0..p.states.len())
@@ -345,6 +348,7 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
         findings,
         truncated,
         reached,
+        unreached,
     }
 }
 

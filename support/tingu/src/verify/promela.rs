@@ -16,12 +16,13 @@
 //! | deadlock | `DEADLOCK` | `assert(ENABLED_ALL \|\| (REST0 && REST1))` after every step |
 //! | reception | `RECEPTION` | the violating steps, as `assert(false)` |
 //! | exactly-once | `EXACTLY` | the violating steps, as `assert(false)` |
-//! | progress | `LTL`, claim `progress` | `[]((blocked0 != 0 -> <>(blocked0 == 0)) && ...)` |
-//! | timeout | `LTL`, claim `timeouts` | `[]((in_T -> <> !in_T) && ...)` per timed state |
+//! | progress | `LTL`, claim `progress` | `[]((blocked0 != 0 -> <>(blocked0 == 0)) && ...)` (modulo `err`) |
+//! | timeout | `LTL`, claim `timeouts` | `[]((in_T -> <> !in_T) && ...)` per timed state (modulo `err`) |
 //!
-//! In LTL runs a stutter step (`!ENABLED_NEXT -> skip`) lets a run stay
-//! forever where only crashes (or violations) are possible, exactly like the
-//! explorer's stuck states.
+//! In LTL runs a stutter step (`!ENABLED_ALL -> skip`) lets a run stay
+//! forever where only crashes are possible, exactly like the explorer's
+//! stuck states, and a violating step ends the run in a sink (`err = 1`)
+//! where the claims hold (the violation belongs to another property).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -42,13 +43,14 @@ struct Gen<'a> {
     c: &'a Composition,
     body: Vec<String>,
     enabled_all: Vec<String>,
-    enabled_next: Vec<String>,
     err: Option<String>,
 }
 
 fn num(x: i128, err: &mut Option<String>) -> String {
     if x.abs() > LIMIT {
-        err.get_or_insert(format!("value {x} is outside Promela's exported range ±{LIMIT}"));
+        err.get_or_insert(format!(
+            "value {x} is outside Promela's exported range ±{LIMIT}"
+        ));
     }
     x.to_string()
 }
@@ -93,7 +95,13 @@ impl Gen<'_> {
     fn expr(&mut self, e: &Expr, args: &[i128], vars: &[String], divs: &mut Vec<String>) -> String {
         match e {
             Expr::Int(i) => num(*i, &mut self.err),
-            Expr::Bool(b) => if *b { "1".into() } else { "0".into() },
+            Expr::Bool(b) => {
+                if *b {
+                    "1".into()
+                } else {
+                    "0".into()
+                }
+            }
             Expr::Var(v) => vars.get(*v).cloned().unwrap_or_else(|| "0".into()),
             Expr::Arg(a) => num(args.get(*a).copied().unwrap_or(0), &mut self.err),
             Expr::Unary(UnOp::Neg, x) => format!("(-{})", self.expr(x, args, vars, divs)),
@@ -165,12 +173,6 @@ impl Gen<'_> {
             let mut effect = vec![format!("{} = {}", self.leaf_var(k), t.to)];
             for a in &t.actions {
                 if let Action::Assign { var, value } = a {
-                    let cur: Vec<String> = if reset {
-                        vars.clone()
-                    } else {
-                        (0..p.vars.len()).map(|v| self.var_name(k, v)).collect()
-                    };
-                    let _ = cur;
                     let mut divs = Vec::new();
                     let v = self.expr(value, args, &vars, &mut divs);
                     conds.append(&mut divs);
@@ -186,7 +188,8 @@ impl Gen<'_> {
                     // The effect is sequential in Promela too: later
                     // assignments read the variable as assigned.
                     let mut seq_divs = Vec::new();
-                    let seq_vars: Vec<String> = (0..p.vars.len()).map(|v| self.var_name(k, v)).collect();
+                    let seq_vars: Vec<String> =
+                        (0..p.vars.len()).map(|v| self.var_name(k, v)).collect();
                     let seq = self.expr(value, args, &seq_vars, &mut seq_divs);
                     effect.push(format!("{} = {seq}", self.var_name(k, *var)));
                     if let Some(slot) = vars.get_mut(*var) {
@@ -201,7 +204,9 @@ impl Gen<'_> {
 
     fn final_leaves(&self, side: usize, port: usize) -> Vec<StateId> {
         let p = self.c.proto(self.spec, side, port);
-        (0..p.states.len()).filter(|&s| p.states[s].is_final).collect()
+        (0..p.states.len())
+            .filter(|&s| p.states[s].is_final)
+            .collect()
     }
 
     /// The component of `side` allows `msg` on `port` (with its dependencies).
@@ -286,13 +291,13 @@ impl Gen<'_> {
     fn step(&mut self, guard: String, body: Vec<String>, crash: bool) {
         if !crash {
             self.enabled_all.push(guard.clone());
-            self.enabled_next.push(guard.clone());
         }
         let mut b = body;
         b.push("CHECK".into());
-        let _ = self;
-        self.body
-            .push(format!("  :: atomic {{ {guard} ->\n      {} }}", b.join(";\n      ")));
+        self.body.push(format!(
+            "  :: atomic {{ OK && {guard} ->\n      {} }}",
+            b.join(";\n      ")
+        ));
     }
 
     fn violation(&mut self, flag: &str, guard: String, crash: bool) {
@@ -300,7 +305,7 @@ impl Gen<'_> {
             self.enabled_all.push(guard.clone());
         }
         self.body.push(format!(
-            "#ifdef {flag}\n  :: atomic {{ {guard} -> assert(false) }}\n#endif"
+            "#ifdef {flag}\n  :: atomic {{ OK && {guard} -> assert(false) }}\n#endif\n#ifdef LTL\n  :: atomic {{ OK && {guard} -> err = 1 }}\n#endif"
         ));
     }
 
@@ -329,7 +334,6 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
         c,
         body: Vec::new(),
         enabled_all: Vec::new(),
-        enabled_next: Vec::new(),
         err: None,
     };
     let proto = &spec.protocols[c.protocol];
@@ -347,7 +351,11 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     for i in 0..2 {
         let j = 1 - i;
         let is_d = d == Some(i);
-        let not_tomb = if is_d { "tomb == 0".to_string() } else { "true".to_string() };
+        let not_tomb = if is_d {
+            "tomb == 0".to_string()
+        } else {
+            "true".to_string()
+        };
         for (m, msg) in proto.messages.iter().enumerate() {
             if !g.eff_out(i, 0, m) {
                 continue;
@@ -495,9 +503,19 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     }
     // Declarations.
     let mut o = String::new();
-    let _ = writeln!(o, "/* Composition {} ({}), exported by tingu verify. */", c.name, proto.name);
-    let _ = writeln!(o, "/* Restarts: at most {} crash(es) of side {:?}; modes {:?}; commit {}. */",
-        c.restart.max_crashes, c.crash_side, c.restart.modes.iter().map(|m| m.name()).collect::<Vec<_>>(), c.restart.commit.name());
+    let _ = writeln!(
+        o,
+        "/* Composition {} ({}), exported by tingu verify. */",
+        c.name, proto.name
+    );
+    let _ = writeln!(
+        o,
+        "/* Restarts: at most {} crash(es) of side {:?}; modes {:?}; commit {}. */",
+        c.restart.max_crashes,
+        c.crash_side,
+        c.restart.modes.iter().map(|m| m.name()).collect::<Vec<_>>(),
+        c.restart.commit.name()
+    );
     for (k, &(si, pi)) in c.slots.iter().enumerate() {
         let p = c.proto(spec, si, pi);
         let _ = writeln!(
@@ -512,7 +530,10 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             };
             if let Domain::Int { min, max } = v.domain {
                 if min.abs() > LIMIT || max.abs() > LIMIT {
-                    return Err(format!("variable `{}.{}` has a domain beyond ±{LIMIT}", p.name, v.name));
+                    return Err(format!(
+                        "variable `{}.{}` has a domain beyond ±{LIMIT}",
+                        p.name, v.name
+                    ));
                 }
             }
             let _ = writeln!(o, "int V{k}_{vi} = {x}; /* {} */", v.name);
@@ -520,9 +541,11 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     }
     o.push_str("byte blocked0 = 0; byte blocked1 = 0; byte serving0 = 0; byte serving1 = 0;\n");
     o.push_str("bit bit0 = 0; bit bit1 = 0; byte phase = 0; byte effects = 0; byte crashes = 0; bit tomb = 0;\n");
-    o.push_str("hidden byte probe;\n\n");
+    o.push_str("hidden byte probe;\n");
+    // In LTL runs a violating step ends the run in a sink (err = 1) where
+    // the claims hold: the violation is another property's.
+    o.push_str("#ifdef LTL\nbit err = 0;\n#define OK (err == 0)\n#else\n#define OK 1\n#endif\n\n");
     let _ = writeln!(o, "#define ENABLED_ALL {}", or(&g.enabled_all));
-    let _ = writeln!(o, "#define ENABLED_NEXT {}", or(&g.enabled_next));
     for side in 0..2 {
         let p = c.proto(spec, side, 0);
         let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
@@ -537,7 +560,11 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             })
             .map(|l| format!("L{k} == {l}"))
             .collect();
-        let tomb_rest = if c.crash_side == Some(side) { "tomb == 1 || " } else { "" };
+        let tomb_rest = if c.crash_side == Some(side) {
+            "tomb == 1 || "
+        } else {
+            ""
+        };
         let _ = writeln!(
             o,
             "#define REST{side} (blocked{side} == 0 && serving{side} == 0 && ({tomb_rest}{}))",
@@ -549,11 +576,15 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     o.push_str("#ifdef LTL\n");
     let mut prog = Vec::new();
     for side in 0..2 {
-        let calls = proto.messages.iter().enumerate().any(|(m, msg)| {
-            msg.transport == Transport::Call && g.eff_out(side, 0, m)
-        });
+        let calls = proto
+            .messages
+            .iter()
+            .enumerate()
+            .any(|(m, msg)| msg.transport == Transport::Call && g.eff_out(side, 0, m));
         if calls {
-            prog.push(format!("(blocked{side} != 0 -> <> (blocked{side} == 0))"));
+            prog.push(format!(
+                "((blocked{side} != 0 && err == 0) -> <> (blocked{side} == 0 || err == 1))"
+            ));
         }
     }
     if !prog.is_empty() {
@@ -566,29 +597,44 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             if st.timeout_ns.is_none() {
                 continue;
             }
-            let inside: Vec<String> = p.leaves().filter(|&l| within(p, l, s)).map(|l| format!("L{k} == {l}")).collect();
+            let inside: Vec<String> = p
+                .leaves()
+                .filter(|&l| within(p, l, s))
+                .map(|l| format!("L{k} == {l}"))
+                .collect();
             let x = or(&inside);
-            tim.push(format!("({x} -> <> !{x})"));
+            tim.push(format!("(({x} && err == 0) -> <> (!{x} || err == 1))"));
         }
     }
     if !tim.is_empty() {
         let _ = writeln!(o, "ltl timeouts {{ [] ({}) }}", tim.join(" && "));
     }
     o.push_str("#endif\n\n");
-    o.push_str("active proctype composition() {\n#ifdef DEADLOCK\n  atomic { CHECK };\n#endif\n  do\n");
+    o.push_str(
+        "active proctype composition() {\n#ifdef DEADLOCK\n  atomic { CHECK };\n#endif\n  do\n",
+    );
     for b in &g.body {
         o.push_str(b);
         o.push('\n');
     }
-    o.push_str("#ifdef LTL\n  :: atomic { !ENABLED_NEXT -> skip }\n#endif\n");
+    o.push_str("#ifdef LTL\n  :: atomic { OK && !ENABLED_ALL -> skip }\n#endif\n");
     // Reachability probes: one per declared state of each bound port.
     o.push_str("#ifdef REACH\n");
     for side in 0..2 {
         let p = c.proto(spec, side, 0);
         let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
         for (s, st) in p.states.iter().enumerate() {
-            let inside: Vec<String> = p.leaves().filter(|&l| within(p, l, s)).map(|l| format!("L{k} == {l}")).collect();
-            let _ = writeln!(o, "  :: atomic {{ {} -> probe = 1 }} /* reach side {side} state {} */", or(&inside), st.path);
+            let inside: Vec<String> = p
+                .leaves()
+                .filter(|&l| within(p, l, s))
+                .map(|l| format!("L{k} == {l}"))
+                .collect();
+            let _ = writeln!(
+                o,
+                "  :: atomic {{ {} -> probe = 1 }} /* reach side {side} state {} */",
+                or(&inside),
+                st.path
+            );
         }
     }
     o.push_str("#endif\n  od\n}\n");
@@ -667,7 +713,11 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
         None => ("true".to_string(), Vec::new()),
     };
     let with_notify = |g: &mut Gen, guard: String, mut body: Vec<String>| {
-        g.violation("RECEPTION", and(&[guard.clone(), format!("!{notify_ok}")]), true);
+        g.violation(
+            "RECEPTION",
+            and(&[guard.clone(), format!("!{notify_ok}")]),
+            true,
+        );
         body.extend(notify_body.clone());
         g.step(and(&[guard, notify_ok.clone()]), body, true);
     };
@@ -693,7 +743,11 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
             } else {
                 busy
             };
-            let reply = if mode == RestartMode::Tombstone { c.stopped } else { c.restarted };
+            let reply = if mode == RestartMode::Tombstone {
+                c.stopped
+            } else {
+                c.restarted
+            };
             match reply {
                 None => {
                     let mut b = common.clone();
@@ -706,21 +760,36 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
                             continue;
                         }
                         for a in g.tuples(d, 0, r) {
-                            let on = and(&[answer_guard.clone(), format!("serving{d} == {}", call + 1)]);
+                            let on =
+                                and(&[answer_guard.clone(), format!("serving{d} == {}", call + 1)]);
                             let own = g.en(d, 0, r, &a, reset);
                             g.violation("RECEPTION", and(&[on.clone(), format!("!{own}")]), true);
                             let recv = g.en(j, 0, r, &a, false);
-                            let delivered = and(&[on.clone(), own.clone(), format!("blocked{j} == {}", call + 1)]);
-                            g.violation("RECEPTION", and(&[delivered.clone(), format!("!{recv}")]), true);
+                            let delivered = and(&[
+                                on.clone(),
+                                own.clone(),
+                                format!("blocked{j} == {}", call + 1),
+                            ]);
+                            g.violation(
+                                "RECEPTION",
+                                and(&[delivered.clone(), format!("!{recv}")]),
+                                true,
+                            );
                             let mut b = common.clone();
                             b.extend(g.fire(d, 0, r, &a));
                             b.extend(g.fire(j, 0, r, &a));
-                            b.push(format!("blocked{j} = 0; serving{d} = 0; phase = 0; effects = 0"));
+                            b.push(format!(
+                                "blocked{j} = 0; serving{d} = 0; phase = 0; effects = 0"
+                            ));
                             with_notify(g, and(&[delivered, recv]), b);
                             let mut b = common.clone();
                             b.extend(g.fire(d, 0, r, &a));
                             b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
-                            with_notify(g, and(&[on, own, format!("blocked{j} != {}", call + 1)]), b);
+                            with_notify(
+                                g,
+                                and(&[on, own, format!("blocked{j} != {}", call + 1)]),
+                                b,
+                            );
                         }
                     }
                 }
@@ -742,7 +811,10 @@ fn file_name(name: &str) -> String {
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    s.split('_').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
+    s.split('_')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// Whether `spin` and `gcc` are on the PATH.
@@ -785,15 +857,23 @@ impl SpinResult {
     }
 }
 
-fn pan(dir: &Path, file: &Path, defines: &[&str], safety: bool, pan_args: &[&str]) -> Result<(String, f64), String> {
+fn pan(
+    dir: &Path,
+    file: &Path,
+    defines: &[&str],
+    safety: bool,
+    pan_args: &[&str],
+) -> Result<(String, f64), String> {
     let start = std::time::Instant::now();
     let mut spin = Command::new("spin");
     spin.arg("-a").arg("-o3");
     for d in defines {
         spin.arg(format!("-D{d}"));
     }
+    // Relative, so that pan names it `model.pml:<line>` in its reports.
+    let name = file.file_name().unwrap_or(file.as_os_str());
     let out = spin
-        .arg(file)
+        .arg(name)
         .current_dir(dir)
         .output()
         .map_err(|e| format!("cannot run spin: {e}"))?;
@@ -809,9 +889,15 @@ fn pan(dir: &Path, file: &Path, defines: &[&str], safety: bool, pan_args: &[&str
     if safety {
         gcc.arg("-DSAFETY");
     }
-    let out = gcc.current_dir(dir).output().map_err(|e| format!("cannot run gcc: {e}"))?;
+    let out = gcc
+        .current_dir(dir)
+        .output()
+        .map_err(|e| format!("cannot run gcc: {e}"))?;
     if !out.status.success() {
-        return Err(format!("gcc failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "gcc failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let out = Command::new(dir.join("pan"))
         .args(["-m10000000"])
@@ -857,7 +943,9 @@ pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
     let lines: Vec<&str> = src.lines().collect();
     for l in text.lines() {
         // "\tmodel.pml:123, state 45, "probe = 1""
-        let Some(rest) = l.trim().strip_prefix("model.pml:") else { continue };
+        let Some(rest) = l.trim().strip_prefix("model.pml:") else {
+            continue;
+        };
         let Some(n) = rest.split(',').next().and_then(|n| n.parse::<usize>().ok()) else {
             continue;
         };
@@ -866,23 +954,51 @@ pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
                 let mut parts = tag.splitn(3, ' ');
                 let side = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
                 let _ = parts.next();
-                let state = parts.next().unwrap_or("").trim_end_matches(" */").to_string();
+                let state = parts
+                    .next()
+                    .unwrap_or("")
+                    .trim_end_matches(" */")
+                    .to_string();
                 unreached.push((side, state));
             }
         }
     }
-    runs.push(SpinRun { name: "states", violated: errors(&text), states: stored(&text), seconds: secs });
-    for (name, flag) in [("deadlock", "DEADLOCK"), ("reception", "RECEPTION"), ("exactly-once", "EXACTLY")] {
+    runs.push(SpinRun {
+        name: "states",
+        violated: errors(&text),
+        states: stored(&text),
+        seconds: secs,
+    });
+    for (name, flag) in [
+        ("deadlock", "DEADLOCK"),
+        ("reception", "RECEPTION"),
+        ("exactly-once", "EXACTLY"),
+    ] {
         let (text, secs) = pan(&dir, &local, &[flag], true, &["-E"])?;
-        runs.push(SpinRun { name, violated: errors(&text), states: stored(&text), seconds: secs });
+        runs.push(SpinRun {
+            name,
+            violated: errors(&text),
+            states: stored(&text),
+            seconds: secs,
+        });
     }
     for (name, claim) in [("progress", "progress"), ("timeout", "timeouts")] {
         if !src.contains(&format!("ltl {claim} ")) {
-            runs.push(SpinRun { name, violated: false, states: 0, seconds: 0.0 });
+            runs.push(SpinRun {
+                name,
+                violated: false,
+                states: 0,
+                seconds: 0.0,
+            });
             continue;
         }
         let (text, secs) = pan(&dir, &local, &["LTL"], false, &["-a", "-N", claim])?;
-        runs.push(SpinRun { name, violated: errors(&text), states: stored(&text), seconds: secs });
+        runs.push(SpinRun {
+            name,
+            violated: errors(&text),
+            states: stored(&text),
+            seconds: secs,
+        });
     }
     let _ = std::fs::remove_dir_all(&dir);
     Ok(SpinResult { runs, unreached })
@@ -922,7 +1038,11 @@ impl std::fmt::Display for Comparison {
                 "  {p:<13} ours {:<9} spin {:<9}{}",
                 v(*ours),
                 v(*theirs),
-                if ours == theirs { "" } else { "  <-- disagreement" }
+                if ours == theirs {
+                    ""
+                } else {
+                    "  <-- disagreement"
+                }
             )?;
         }
         Ok(())
@@ -932,12 +1052,26 @@ impl std::fmt::Display for Comparison {
 /// Compare our verdicts on `c` with Spin's.
 pub fn compare(c: &Checked, s: &SpinResult) -> Comparison {
     let mut verdicts = Vec::new();
-    for p in ["deadlock", "reception", "exactly-once", "progress", "timeout"] {
+    for p in [
+        "deadlock",
+        "reception",
+        "exactly-once",
+        "progress",
+        "timeout",
+    ] {
         let theirs = s.run(p).is_none_or(|r| !r.violated);
         verdicts.push((p, c.holds(p), theirs));
     }
-    verdicts.push(("reachability", c.holds("reachability"), s.unreached.is_empty()));
-    let agree = verdicts.iter().all(|(_, a, b)| a == b);
+    verdicts.push((
+        "reachability",
+        c.holds("reachability"),
+        s.unreached.is_empty(),
+    ));
+    let mut ours = c.exploration.unreached.clone();
+    let mut theirs = s.unreached.clone();
+    ours.sort();
+    theirs.sort();
+    let agree = verdicts.iter().all(|(_, a, b)| a == b) && ours == theirs;
     Comparison {
         name: c.composition.name.clone(),
         verdicts,
@@ -945,7 +1079,10 @@ pub fn compare(c: &Checked, s: &SpinResult) -> Comparison {
             c.exploration.states,
             s.run("states").map_or(0, |r| r.states),
         ),
-        seconds: (c.exploration.seconds, s.runs.iter().map(|r| r.seconds).sum()),
+        seconds: (
+            c.exploration.seconds,
+            s.runs.iter().map(|r| r.seconds).sum(),
+        ),
         agree,
     }
 }
