@@ -74,6 +74,13 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
     crate::trace::first_reply_recv();
     let mut first = true;
     loop {
+        // Deferred log text (feature `deferred-log`) is written outside the
+        // handlers: by a PD with a timer (the monitor) on its ticks, so that it
+        // does not delay the handling of a fault, which the monitor times; by
+        // any other PD before it blocks.
+        if timer.is_none() {
+            crate::console::flush();
+        }
         let (info, badge) = match reply.take() {
             Some(m) => {
                 let info = put_msg(&m);
@@ -82,11 +89,7 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
             None => input.recv(reply_cap),
         };
         crate::trace::received();
-        // Deferred log text (feature `deferred-log`) is written when the PD
-        // wakes up, outside its handlers. A PD with a timer (the monitor)
-        // writes it on its ticks only, so that it does not delay the handling
-        // of a fault, which the monitor times.
-        if timer.is_none() || crate::console::mostly_full() {
+        if crate::console::mostly_full() {
             crate::console::flush();
         }
         if core::mem::take(&mut first) {

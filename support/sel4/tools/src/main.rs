@@ -126,6 +126,8 @@ fn check_escalation(log: &str) -> Result<(), String> {
 struct Run {
     /// Stream bytes and client-measured time (us).
     stream: Option<(u64, u64)>,
+    /// Time the watchdog took to declare hangs (ms, from the fault lines).
+    hang_ms: Vec<u64>,
     /// Restart phases (us): kind of the fault, [delivery, reset, recover, replay, total].
     restarts: Vec<(String, [u64; 5])>,
     /// Glue traces: restart issued -> child entry, entry -> replied, replied -> loop,
@@ -172,6 +174,13 @@ fn parse_run(path: &str) -> Result<Run, String> {
         } else if let Some(rest) = l.strip_prefix("monitor: serial fault #") {
             if let Some(k) = rest.split_once('[').and_then(|(_, r)| r.split_once(']')) {
                 last_kind = k.0.to_string();
+            }
+            if let Some(ms) = rest
+                .split_once("stalled=")
+                .and_then(|(_, r)| r.split_once("ms"))
+                .and_then(|(n, _)| n.parse().ok())
+            {
+                run.hang_ms.push(ms);
             }
         } else if let Some(rest) = l.strip_prefix("monitor: serial -> ") {
             if let Some(e) = rest
@@ -265,6 +274,34 @@ fn bench(clean: &str, faulted: &str) -> Result<(), String> {
         (fb as f64 / fus as f64) / (cb as f64 / cus as f64),
         fus as f64 / cus as f64
     );
+    // A hang costs the time until the watchdog declares it: the delivery of
+    // a hang restart (median of the completed ones), else its stalled time.
+    let hang_delivery = median(
+        f.restarts
+            .iter()
+            .filter(|(k, _)| k == "hang")
+            .map(|(_, us)| us[0])
+            .collect(),
+    );
+    let hang_us: u64 = f
+        .hang_ms
+        .iter()
+        .map(|ms| {
+            if hang_delivery > 0 {
+                hang_delivery
+            } else {
+                ms * 1000
+            }
+        })
+        .sum();
+    if hang_us > 0 && hang_us < fus {
+        println!(
+            "  of which ~{hang_us} us waiting for the watchdog to declare {} hangs; without that wait: {:.3} (time ratio {:.3})",
+            f.hang_ms.len(),
+            (fb as f64 / (fus - hang_us) as f64) / (cb as f64 / cus as f64),
+            (fus - hang_us) as f64 / cus as f64
+        );
+    }
     println!();
     println!("restart phases from the monitor's lines (us = thousands of instructions), median by fault kind:");
     println!(
