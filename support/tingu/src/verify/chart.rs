@@ -169,11 +169,17 @@ pub fn text(spec: &Spec, c: &Composition, t: &Trace, violation: Option<&str>) ->
             }
         }
     }
-    if t.cycle_from.is_some() {
-        let _ = writeln!(
-            out,
-            "     ---- (back to the start of the repeated part) ----"
-        );
+    match t.cycle_from {
+        Some(i) if i >= t.steps.len() => {
+            let _ = writeln!(
+                out,
+                "     ---- stuck: no step is possible but a crash, and crashes are never forced: the run may stay here forever ----"
+            );
+        }
+        Some(_) => {
+            let _ = writeln!(out, "     ---- (back to the start of the repeated part) ----");
+        }
+        None => {}
     }
     out
 }

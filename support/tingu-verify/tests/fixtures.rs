@@ -1,0 +1,263 @@
+//! Every fixture gets its expected verdicts from our checker, with shortest
+//! counterexamples that show what is wrong.
+
+use tingu::verify::model::StepKind;
+use tingu::verify::{chart, Options};
+use tingu_verify::{fixtures, run, violated, Fixture, Input};
+
+fn fixture(name: &str) -> Fixture {
+    fixtures()
+        .into_iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("no fixture {name}"))
+}
+
+#[test]
+fn every_fixture_has_its_expected_verdicts() {
+    let mut failures = Vec::new();
+    for f in fixtures() {
+        let (c, r) = run(&f).unwrap_or_else(|e| panic!("{}: {e}", f.name));
+        assert!(!r.checked.is_empty(), "{}: no composition", f.name);
+        for ch in &r.checked {
+            assert!(!ch.exploration.truncated, "{}: truncated", f.name);
+            assert!(ch.exploration.states > 0);
+        }
+        let got = violated(&r);
+        if got != f.violated {
+            failures.push(format!(
+                "{}: violated {got:?}, expected {:?}\n{}",
+                f.name,
+                f.violated,
+                r.text(&c.spec)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_deadlocking_pair_shows_the_blocked_call_as_the_shortest_run() {
+    let f = fixture("deadlocking pair");
+    let (c, r) = run(&f).expect("verify");
+    let ch = &r.checked[0];
+    let dl = ch.findings("deadlock");
+    assert_eq!(dl.len(), 1);
+    let t = dl[0].trace.as_ref().expect("a trace");
+    // req, then the driver saves and commits, and can go no further: it
+    // waits for `go`, which the blocked client cannot send.
+    let kinds: Vec<&StepKind> = t.steps.iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert!(matches!(kinds[0], StepKind::Call { from: 1, .. }));
+    assert_eq!(kinds[1], &StepKind::Save);
+    assert_eq!(kinds[2], &StepKind::Commit);
+    assert!(
+        dl[0].message.contains("owner=waiting [serving req]"),
+        "{}",
+        dl[0].message
+    );
+    assert!(
+        dl[0].message.contains("[blocked in req]"),
+        "{}",
+        dl[0].message
+    );
+    let text = chart::text(&c.spec, &ch.composition, t, None);
+    assert!(text.contains("req()"), "{text}");
+    assert!(text.contains("[waiting]"), "{text}");
+    // Progress: the client waits forever, shown as a stuck state.
+    let p = ch.findings("progress");
+    assert_eq!(p.len(), 1);
+    assert!(p[0].trace.as_ref().is_some_and(|t| t.cycle_from.is_some()));
+}
+
+#[test]
+fn a_lossy_restart_leaves_the_caller_blocked_after_exactly_one_crash() {
+    let f = fixture("good, restarts that lose the request in flight");
+    let (c, r) = run(&f).expect("verify");
+    let ch = &r.checked[0];
+    let p = ch.findings("progress");
+    assert_eq!(p.len(), 1);
+    let t = p[0].trace.as_ref().expect("trace");
+    let crashes = t
+        .steps
+        .iter()
+        .filter(|(k, _)| matches!(k, StepKind::Crash { .. }))
+        .count();
+    assert_eq!(
+        crashes,
+        1,
+        "{}",
+        chart::text(&c.spec, &ch.composition, t, None)
+    );
+    assert!(matches!(t.steps[0].0, StepKind::Call { .. }));
+    let text = chart::text(&c.spec, &ch.composition, t, None);
+    assert!(text.contains("crash, lossy restart"), "{text}");
+    assert!(text.contains("stay here forever"), "{text}");
+}
+
+#[test]
+fn a_non_atomic_commit_is_caught_as_a_duplicate_or_a_lost_effect() {
+    let (c, r) = run(&fixture("good, effect then mark (crash between them)")).expect("verify");
+    let e = r.checked[0].findings("exactly-once");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].message.contains("takes effect 2 times"),
+        "{}",
+        e[0].message
+    );
+    let t = e[0].trace.as_ref().expect("trace");
+    // ping, save, effect, crash (warm: replayed), effect again.
+    let text = chart::text(&c.spec, &r.checked[0].composition, t, Some(&e[0].message));
+    assert!(text.contains("request replayed"), "{text}");
+    assert!(
+        matches!(t.steps.last(), Some((StepKind::Effect, None))),
+        "{text}"
+    );
+
+    let (_, r) = run(&fixture("good, mark then effect (crash between them)")).expect("verify");
+    let e = r.checked[0].findings("exactly-once");
+    assert_eq!(e.len(), 1);
+    assert!(
+        e[0].message.contains("took effect 0 time(s)"),
+        "{}",
+        e[0].message
+    );
+}
+
+#[test]
+fn the_missing_reception_is_the_race_between_a_notification_and_a_call() {
+    let (_, r) = run(&fixture("missing reception")).expect("verify");
+    let v = r.checked[0].findings("reception");
+    assert_eq!(v.len(), 1);
+    assert!(
+        v[0].message.contains("cannot accept get()"),
+        "{}",
+        v[0].message
+    );
+    assert!(
+        v[0].message.contains("not allowed in `changing`"),
+        "{}",
+        v[0].message
+    );
+    let t = v[0].trace.as_ref().expect("trace");
+    // changed (pending, not yet delivered), then get.
+    assert_eq!(t.steps.len(), 2);
+    assert!(matches!(t.steps[0].0, StepKind::Notify { from: 0, .. }));
+    assert!(matches!(t.steps[1], (StepKind::Call { from: 1, .. }, None)));
+}
+
+#[test]
+fn the_non_realizable_dependency_never_starts_the_device() {
+    let (_, r) = run(&fixture("non-realizable dependency")).expect("verify");
+    let lc = r.get("user.lc <-> dev.lc").expect("composition");
+    assert!(lc
+        .findings("reachability")
+        .iter()
+        .any(|f| f.message.contains("never reached: on")));
+    assert_eq!(
+        lc.composition.sides[0].ports.len(),
+        2,
+        "the power port is in the model"
+    );
+    let dl = lc.findings("deadlock");
+    assert!(
+        dl[0].message.contains("pm=asleep{armed=0}"),
+        "{}",
+        dl[0].message
+    );
+}
+
+#[test]
+fn the_shipped_system_binds_three_channels_and_restarts_only_the_driver() {
+    let f = fixture("shipped system");
+    let Input::System(_) = f.input else {
+        panic!("not a system fixture")
+    };
+    let (_, r) = run(&f).expect("verify");
+    let names: Vec<&str> = r
+        .checked
+        .iter()
+        .map(|c| c.composition.name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "client.serial <-> serial.client",
+            "recovery_monitor.serial_lc <-> serial.monitor",
+            "client.monitor <-> recovery_monitor.serial_client"
+        ]
+    );
+    let serial = &r.checked[0];
+    assert_eq!(serial.composition.crash_side, Some(0));
+    assert!(serial.holds("progress") && serial.holds("exactly-once") && serial.holds("deadlock"));
+    // Known finding F1: a cold or tombstone restart while the client holds a
+    // session (no request in flight) resets the driver's observer, which then
+    // refuses the client's next request.
+    let rec = serial.findings("reception");
+    assert!(!rec.is_empty());
+    for f in &rec {
+        assert!(
+            f.message.contains("not allowed in `closed`"),
+            "{}",
+            f.message
+        );
+        let t = f.trace.as_ref().expect("trace");
+        assert!(t.steps.iter().any(|(k, _)| matches!(
+            k,
+            StepKind::Crash {
+                mode: tingu::verify::RestartMode::Cold | tingu::verify::RestartMode::Tombstone,
+                ..
+            }
+        )));
+    }
+    // The lifecycle channel: every restart notifies `ready`.
+    let lc = &r.checked[1];
+    assert!(lc.composition.restart_notify.is_some());
+    assert!(lc.ok(), "{:?}", lc.exploration.findings);
+    // The control channel: no restarts at all.
+    assert_eq!(r.checked[2].composition.crash_side, None);
+    assert!(r.checked[2].ok());
+}
+
+#[test]
+fn counterexamples_are_written_as_dot_and_svg() {
+    let (c, r) = run(&fixture("deadlocking pair")).expect("verify");
+    let dir = std::env::temp_dir().join(format!("tingu-verify-charts-{}", std::process::id()));
+    let files = r.write_charts(&c.spec, &dir).expect("write");
+    let dots: Vec<_> = files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "dot"))
+        .collect();
+    assert_eq!(
+        dots.len(),
+        r.checked[0]
+            .exploration
+            .findings
+            .iter()
+            .filter(|f| f.trace.is_some())
+            .count()
+    );
+    let text = std::fs::read_to_string(dots[0]).expect("read");
+    assert!(text.starts_with("digraph counterexample"), "{text}");
+    assert!(text.contains("req()"), "{text}");
+    if tingu::dot::dot_available() {
+        assert!(files
+            .iter()
+            .any(|f| f.extension().is_some_and(|e| e == "svg")));
+    } else {
+        eprintln!("skipped SVG: graphviz `dot` not installed");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn more_crashes_mean_more_states_and_zero_crashes_no_restart_steps() {
+    let spec = |crashes: u8| {
+        let mut f = fixture("good");
+        f.options = Options::default();
+        f.options.restart.max_crashes = crashes;
+        let (_, r) = run(&f).expect("verify");
+        r.checked[0].exploration.states
+    };
+    let (s0, s1, s2, s3) = (spec(0), spec(1), spec(2), spec(3));
+    assert!(s0 < s1 && s1 < s2 && s2 < s3, "{s0} {s1} {s2} {s3}");
+}
