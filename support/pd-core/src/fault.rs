@@ -47,6 +47,11 @@ pub mod label {
     pub const TIMEOUT: u64 = 5;
     /// Virtual-memory fault (translation or permission).
     pub const VM_FAULT: u64 = 6;
+    /// aarch64 kernels with hypervisor support (qemu_virt_aarch64): a trap
+    /// from a lower exception level that the kernel does not otherwise
+    /// handle, MR0 = ESR. Without the hardware debug API (Microkit
+    /// `release`), this is how a `brk` (a Rust panic) arrives.
+    pub const VCPU_FAULT: u64 = 8;
 }
 
 /// A coarse class of fault, for policy and statistics.
@@ -199,6 +204,20 @@ impl Fault {
                 }
             }
             label::TIMEOUT => Self::Hang { stalled_ms: 0 },
+            label::VCPU_FAULT if arch == Arch::Aarch64 => {
+                // The message has the ESR only, no instruction pointer.
+                let esr = mr(0);
+                match esr >> 26 {
+                    // EC 0x3c: BRK from AArch64, as a DebugException's
+                    // "software break request" would report it.
+                    0x3c => Self::DebugException { ip: 0, reason: 3 },
+                    ec => Self::UserException {
+                        ip: 0,
+                        number: ec,
+                        code: esr,
+                    },
+                }
+            }
             other => Self::Unknown { label: other },
         }
         .refine()
@@ -317,6 +336,19 @@ mod tests {
             &[0x20_3000, 0, 0, 0, 0],
         );
         assert_eq!(div.kind(Arch::X86_64), FaultKind::Exception);
+    }
+
+    #[test]
+    fn a_brk_without_the_debug_api_is_a_panic_on_aarch64() {
+        // ESR 0xf2000001: EC 0x3c (BRK64), IL, comment 1.
+        let f = Fault::decode(Arch::Aarch64, label::VCPU_FAULT, &[0xf200_0001]);
+        assert_eq!(f.kind(Arch::Aarch64), FaultKind::Panic);
+        let other = Fault::decode(Arch::Aarch64, label::VCPU_FAULT, &[0x6230_e51b]);
+        assert_eq!(other.kind(Arch::Aarch64), FaultKind::Exception);
+        assert_eq!(
+            Fault::decode(Arch::X86_64, 8, &[0]),
+            Fault::Unknown { label: 8 }
+        );
     }
 
     #[test]
