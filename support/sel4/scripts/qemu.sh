@@ -29,12 +29,20 @@ fi
 # shellcheck disable=SC2206
 cmd+=(${QEMU_EXTRA:-})
 
+# One console: the serial port, plus on x86 the QEMU debug console ports that
+# the PDs without the UART write to when the kernel cannot print (system.xml:
+# recovery_monitor 0xe9, client 0xea), multiplexed into the same output.
+console=(-serial chardev:con)
+if [ "$board" = x86_64_generic ]; then
+  console+=(-device isa-debugcon,iobase=0xe9,chardev=con -device isa-debugcon,iobase=0xea,chardev=con)
+fi
+
 if [ -z "$log" ]; then
-  exec "${cmd[@]}" -display none -serial mon:stdio
+  exec "${cmd[@]}" -display none -chardev stdio,id=con,mux=on -mon chardev=con "${console[@]}"
 fi
 
 : > "$log"
-"${cmd[@]}" -display none -monitor none -serial "file:$log" < /dev/null &
+"${cmd[@]}" -display none -monitor none -chardev "file,id=con,path=$log,mux=on" "${console[@]}" < /dev/null &
 qemu=$!
 start=$SECONDS
 status=124

@@ -2,10 +2,13 @@
 //!
 //! Output goes through `seL4_DebugPutChar` (one system call per byte) when the
 //! kernel has printing (Microkit's `debug` configuration). In `release` and
-//! `benchmark` kernels there is no such call: the glue then writes to the
-//! board UART itself if the PD has it (the build script marks the mapping of
-//! the PL011 at 0x9000000, or the I/O port range holding COM1 at 0x3f8, as the
-//! console), and drops the text otherwise. Diagnostic lines are written whole
+//! `benchmark` kernels there is no such call: the glue then writes itself to a
+//! console device the PD has (see `uart`): on qemu_virt_aarch64 the PL011,
+//! mapped into every PD (`setvar_vaddr="console"`, or the driver's own
+//! `uart_regs`); on x86_64_generic the serial driver's COM1, and for the other
+//! PDs a QEMU debug console port each (I/O ports cannot be shared between
+//! PDs), which `make qemu` muxes into the same output. Without one, the text
+//! is dropped. Diagnostic lines are written whole
 //! (`pd_core::log_line` frames them with SO/SI), so a line is never split by
 //! another PD's output except at byte granularity inside its SO..SI span.
 //!
@@ -67,43 +70,64 @@ sel4::sel4_cfg_if! {
     }
 }
 
-/// Direct UART output for kernels without printing.
+/// Direct output for kernels without printing, to the first of:
+/// * a register mapping named `console` or `uart_regs` (Arm: the PL011);
+/// * the I/O port range holding COM1 (x86: the serial driver's 16550);
+/// * an I/O port range named `console` (x86: a QEMU debug console port,
+///   `-device isa-debugcon`; one byte per write).
 #[allow(dead_code)]
 mod uart {
-    use crate::{config, DeviceDesc};
+    use crate::{config, DeviceDesc, Sel4Device};
     use pd_core::{DeviceIo, Width};
 
-    /// PL011 registers.
     const PL011_DR: usize = 0x00;
     const PL011_FR: usize = 0x18;
     const PL011_FR_TXFF: u32 = 1 << 5;
-    /// 16550 registers.
-    const LSR: usize = 5;
-    const LSR_THRE: u32 = 1 << 5;
+    const NS16550_LSR: usize = 5;
+    const NS16550_LSR_THRE: u32 = 1 << 5;
+    const COM1: u16 = 0x3f8;
+
+    enum Console {
+        Pl011(Sel4Device),
+        Ns16550(Sel4Device),
+        DebugPort(Sel4Device),
+    }
+
+    fn console() -> Option<Console> {
+        let devices = config().devices;
+        let named = |d: &&DeviceDesc| match d {
+            DeviceDesc::Mmio { name, .. } => *name == "console" || *name == "uart_regs",
+            DeviceDesc::IoPort(io) => io.base == COM1 || io.name == "console",
+        };
+        Some(match devices.iter().find(named)? {
+            DeviceDesc::Mmio { vaddr, size, .. } => {
+                Console::Pl011(Sel4Device::mmio(vaddr(), *size)?)
+            }
+            DeviceDesc::IoPort(io) if io.base == COM1 => Console::Ns16550(Sel4Device::ioport(io)),
+            DeviceDesc::IoPort(io) => Console::DebugPort(Sel4Device::ioport(io)),
+        })
+    }
 
     pub fn write(b: &[u8]) {
-        let Some(d) = config().devices.iter().find(|d| match d {
-            DeviceDesc::Mmio { name, .. } => *name == "uart_regs" || *name == "console",
-            DeviceDesc::IoPort(io) => io.base == 0x3f8,
-        }) else {
-            return;
-        };
-        let dev = match d {
-            DeviceDesc::Mmio { vaddr, size, .. } => match crate::Sel4Device::mmio(vaddr(), *size) {
-                Some(d) => d,
-                None => return,
-            },
-            DeviceDesc::IoPort(io) => crate::Sel4Device::ioport(io),
-        };
-        let arm = cfg!(target_arch = "aarch64");
-        for &c in b {
-            if arm {
-                while dev.read(PL011_FR, Width::U32) & PL011_FR_TXFF != 0 {}
-                dev.write(PL011_DR, Width::U32, u32::from(c));
-            } else {
-                while dev.read(LSR, Width::U8) & LSR_THRE == 0 {}
-                dev.write(0, Width::U8, u32::from(c));
+        match console() {
+            Some(Console::Pl011(d)) => {
+                for &c in b {
+                    while d.read(PL011_FR, Width::U32) & PL011_FR_TXFF != 0 {}
+                    d.write(PL011_DR, Width::U32, u32::from(c));
+                }
             }
+            Some(Console::Ns16550(d)) => {
+                for &c in b {
+                    while d.read(NS16550_LSR, Width::U8) & NS16550_LSR_THRE == 0 {}
+                    d.write(0, Width::U8, u32::from(c));
+                }
+            }
+            Some(Console::DebugPort(d)) => {
+                for &c in b {
+                    d.write(0, Width::U8, u32::from(c));
+                }
+            }
+            None => {}
         }
     }
 }
