@@ -5,6 +5,7 @@
 #   make test         the host test suite (TEST_CMDS)
 #   make lint         rustfmt --check and clippy -D warnings
 #   make bench        benchmarks on the hosted runtime
+#   make verify       model-check the shipped protocols as bound in system.xml
 #
 # seL4 under QEMU (needs the Microkit SDK, see README.md, section "seL4"):
 #   make              PD ELFs + sel4-reset + system file + region images + loader image
@@ -100,6 +101,9 @@ lint:
 bench:
 	$(CARGO) bench -p system-tests
 
+verify:
+	$(CARGO) run -q -p tingu --bin tingu -- verify system.xml
+
 # ---------------------------------------------------------------------------
 # seL4: prerequisites.
 
@@ -139,7 +143,7 @@ sdk-check:
 # sel4-reset-cli: given, on PATH, or installed from rust-sel4 into build/tools.
 ifeq ($(SEL4_RESET_CLI),)
 SEL4_RESET_CLI := $(ROOT)/build/tools/bin/sel4-reset-cli
-$(SEL4_RESET_CLI):
+$(SEL4_RESET_CLI): | sdk-check
 	$(CARGO) +$(SEL4_TOOLCHAIN) install --locked --git $(RUST_SEL4_GIT) --tag $(RUST_SEL4_TAG) \
 		sel4-reset-cli --root $(ROOT)/build/tools
 endif
