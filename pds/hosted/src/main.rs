@@ -37,6 +37,11 @@ fn main() -> ExitCode {
             program: "client.elf",
             entry: hosted::pd_entry!(pd_client::init),
         },
+        // Conformance tests: a scripted client (support/tingu-verify).
+        hosted::PdImage {
+            program: "conformance.elf",
+            entry: hosted::pd_entry!(pd_conformance::init),
+        },
         // The same PDs without protocol observers, to measure what they cost.
         hosted::PdImage {
             program: "monitor-unchecked.elf",
