@@ -107,7 +107,7 @@ fn a_non_atomic_commit_is_caught_as_a_duplicate_or_a_lost_effect() {
     let t = e[0].trace.as_ref().expect("trace");
     // ping, save, effect, crash (warm: replayed), effect again.
     let text = chart::text(&c.spec, &r.checked[0].composition, t, Some(&e[0].message));
-    assert!(text.contains("request replayed"), "{text}");
+    assert!(text.contains("the call in flight is replayed"), "{text}");
     assert!(
         matches!(t.steps.last(), Some((StepKind::Effect, None))),
         "{text}"

@@ -42,10 +42,21 @@ pub fn step_text(spec: &Spec, c: &Composition, k: &StepKind) -> String {
         StepKind::Commit => "effect + progress mark (atomic)".into(),
         StepKind::Effect => "effect".into(),
         StepKind::Mark => "progress mark".into(),
-        StepKind::Crash { mode, replayed } => format!(
+        StepKind::Crash {
+            mode,
+            replayed,
+            answered,
+        } => format!(
             "crash, {} restart{}",
             mode.name(),
-            if *replayed { ": request replayed" } else { "" }
+            match answered {
+                Some((m, a)) => format!(
+                    ": the call in flight is answered {}",
+                    msg(c.crash_side.unwrap_or(0), 0, *m, a)
+                ),
+                None if *replayed => ": the call in flight is replayed".to_string(),
+                None => String::new(),
+            }
         ),
     }
 }
@@ -177,7 +188,10 @@ pub fn text(spec: &Spec, c: &Composition, t: &Trace, violation: Option<&str>) ->
             );
         }
         Some(_) => {
-            let _ = writeln!(out, "     ---- (back to the start of the repeated part) ----");
+            let _ = writeln!(
+                out,
+                "     ---- (back to the start of the repeated part) ----"
+            );
         }
         None => {}
     }

@@ -169,11 +169,11 @@ impl Report {
             }
             let _ = writeln!(
                 o,
-                "  explored    {} states, {} transitions, depth {}, {:.3} s{}",
+                "  explored    {} states, {} transitions, depth {}, {}{}",
                 e.states,
                 e.transitions,
                 e.depth,
-                e.seconds,
+                secs(e.seconds),
                 if e.truncated {
                     " -- TRUNCATED (state bound hit): not verified"
                 } else {
@@ -207,10 +207,10 @@ impl Report {
         let total_time: f64 = self.checked.iter().map(|c| c.exploration.seconds).sum();
         let _ = writeln!(
             o,
-            "{} composition(s), {} states, {:.3} s: {}",
+            "{} composition(s), {} states, {}: {}",
             self.checked.len(),
             total_states,
-            total_time,
+            secs(total_time),
             if self.ok() {
                 "every property holds".to_string()
             } else {
@@ -251,6 +251,15 @@ impl Report {
             }
         }
         Ok(files)
+    }
+}
+
+/// A duration for people: `0.042 ms`, `1.250 s`.
+fn secs(s: f64) -> String {
+    if s < 1.0 {
+        format!("{:.3} ms", s * 1000.0)
+    } else {
+        format!("{s:.3} s")
     }
 }
 

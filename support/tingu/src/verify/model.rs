@@ -307,6 +307,8 @@ pub enum StepKind {
         mode: RestartMode,
         /// Whether the request in flight was replayed (warm, saved).
         replayed: bool,
+        /// The error reply the restart sent to the call in flight, if any.
+        answered: Option<(MsgId, Vec<i128>)>,
     },
 }
 
@@ -1019,19 +1021,28 @@ impl Composition {
                 }
             }
         };
-        let kind = StepKind::Crash { mode, replayed };
-        let mut nexts: Vec<Vec<u32>> = Vec::new();
+        let kind = StepKind::Crash {
+            mode,
+            replayed,
+            answered: None,
+        };
+        let mut nexts: Vec<(StepKind, Vec<u32>)> = Vec::new();
         match answer {
-            None => nexts.push(n),
+            None => nexts.push((kind.clone(), n)),
             Some(None) => {
                 // The protocol has no such reply: the caller is never answered.
                 self.set_scalar(&mut n, SERVING + d, 0);
                 self.set_scalar(&mut n, PHASE, 0);
                 self.set_scalar(&mut n, EFFECTS, 0);
-                nexts.push(n);
+                nexts.push((kind.clone(), n));
             }
             Some(Some(m)) => {
                 for a in self.tuples(d, 0, m) {
+                    let kind = StepKind::Crash {
+                        mode,
+                        replayed,
+                        answered: Some((m, a.clone())),
+                    };
                     let mut x = match self.fire(spec, &n, d, 0, m, a) {
                         Ok(x) => x,
                         Err(r) => {
@@ -1056,12 +1067,12 @@ impl Composition {
                     self.set_scalar(&mut x, SERVING + d, 0);
                     self.set_scalar(&mut x, PHASE, 0);
                     self.set_scalar(&mut x, EFFECTS, 0);
-                    nexts.push(x);
+                    nexts.push((kind, x));
                 }
             }
         }
         let mut out = Vec::new();
-        for mut x in nexts {
+        for (kind, mut x) in nexts {
             if let Some((q, m)) = self.restart_notify {
                 match self.fire_into(spec, &mut x, d, q, m, &[]) {
                     Ok(()) => {
