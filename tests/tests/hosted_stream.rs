@@ -203,8 +203,8 @@ fn a_malformed_system_description_is_refused_with_the_place() {
     std::fs::write(
         &bad,
         text.replace(
-            "<end pd=\"client\" id=\"0\" pp=\"true\" />",
-            "<end pd=\"cleint\" id=\"0\" pp=\"true\" />",
+            "<end pd=\"client\" id=\"0\" pp=\"true\"",
+            "<end pd=\"cleint\" id=\"0\" pp=\"true\"",
         ),
     )
     .expect("write");

@@ -345,6 +345,9 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             .enumerate()
             .any(|(m, msg)| msg.transport == Transport::Call && !g.eff_out(d, 0, m))
     });
+    if proto.messages.len() > 254 {
+        return Err("more than 254 messages (calls are stored in a byte)".into());
+    }
     if c.restart_notify.is_some() && has_calls_to_driver {
         return Err("a restart notification together with calls to the driver".into());
     }
@@ -518,9 +521,10 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     );
     for (k, &(si, pi)) in c.slots.iter().enumerate() {
         let p = c.proto(spec, si, pi);
+        let ty = if p.states.len() > 255 { "short" } else { "byte" };
         let _ = writeln!(
             o,
-            "byte L{k} = {}; /* {} port {} ({}) */",
+            "{ty} L{k} = {}; /* {} port {} ({}) */",
             p.initial, c.sides[si].label, c.sides[si].ports[pi].name, p.name
         );
         for (vi, v) in p.vars.iter().enumerate() {
