@@ -481,6 +481,9 @@ impl<'a> Checker<'a> {
         let before = self.sim.state().to_string();
         let decoded = self.sim.decode(req, Dir::In, true);
         let accepted = decoded.and_then(|(m, args)| self.sim.fire(m, &args).map(|t| (m, t)));
+        if std::env::var("CONFORMANCE_TRACE").is_ok() {
+            eprintln!("#{n} in `{before}`: {req:?} -> {reply:?}");
+        }
         let Some((call, t)) = accepted else {
             if reply.label != REFUSED {
                 self.failures.push(format!(
