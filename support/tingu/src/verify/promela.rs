@@ -521,7 +521,11 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     );
     for (k, &(si, pi)) in c.slots.iter().enumerate() {
         let p = c.proto(spec, si, pi);
-        let ty = if p.states.len() > 255 { "short" } else { "byte" };
+        let ty = if p.states.len() > 255 {
+            "short"
+        } else {
+            "byte"
+        };
         let _ = writeln!(
             o,
             "{ty} L{k} = {}; /* {} port {} ({}) */",
