@@ -106,8 +106,10 @@ fn bare_side(spec: &Spec, p: ProtoId, mirror: bool) -> SideModel {
 /// Compositions of specification files alone: every non-mirror component port
 /// with every mirror port of the same protocol (in any component); a port
 /// without counterpart, and a protocol no component uses, with the bare
-/// protocol playing the other side. The owner side may crash.
-pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Result<Vec<Composition>, String> {
+/// protocol playing the other side. The owner side may crash. A composition
+/// the checker cannot build (e.g. with subports) is an `Err` in the list; the
+/// others are still built.
+pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Vec<Result<Composition, String>> {
     let spec = &compiled.spec;
     let mut out = Vec::new();
     let mut used = vec![false; spec.protocols.len()];
@@ -142,7 +144,7 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Result<Vec<Comp
                 None,
                 restart.clone(),
                 error_replies(compiled, pa_.protocol),
-            )?);
+            ));
         }
     }
     for (a, &(ca, pa)) in ports.iter().enumerate() {
@@ -173,7 +175,7 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Result<Vec<Comp
             None,
             restart.clone(),
             error_replies(compiled, port.protocol),
-        )?);
+        ));
     }
     for (p, proto) in spec.protocols.iter().enumerate() {
         if used[p] || proto.key.is_some() || !proto.uses.is_empty() {
@@ -194,9 +196,9 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Result<Vec<Comp
             None,
             restart.clone(),
             error_replies(compiled, p),
-        )?);
+        ));
     }
-    Ok(out)
+    out
 }
 
 /// A system description with its specifications.

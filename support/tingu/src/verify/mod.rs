@@ -103,12 +103,14 @@ impl Checked {
 pub struct Report {
     /// Per composition.
     pub checked: Vec<Checked>,
+    /// Compositions that could not be built (not verified), with why.
+    pub unsupported: Vec<String>,
 }
 
 impl Report {
     /// Whether every composition passed.
     pub fn ok(&self) -> bool {
-        self.checked.iter().all(Checked::ok)
+        self.checked.iter().all(Checked::ok) && self.unsupported.is_empty()
     }
 
     /// The composition called `name`.
@@ -121,7 +123,8 @@ impl Report {
         self.checked
             .iter()
             .map(|c| c.exploration.findings.len() + usize::from(c.exploration.truncated))
-            .sum()
+            .sum::<usize>()
+            + self.unsupported.len()
     }
 
     /// The report as text: per composition, the model, state counts and
@@ -203,6 +206,9 @@ impl Report {
             }
             o.push('\n');
         }
+        for u in &self.unsupported {
+            let _ = writeln!(o, "NOT VERIFIED: {u}\n");
+        }
         let total_states: usize = self.checked.iter().map(|c| c.exploration.states).sum();
         let total_time: f64 = self.checked.iter().map(|c| c.exploration.seconds).sum();
         let _ = writeln!(
@@ -275,13 +281,24 @@ pub fn check(spec: &Spec, compositions: Vec<Composition>, opts: &Options) -> Rep
             }
         })
         .collect();
-    Report { checked }
+    Report {
+        checked,
+        unsupported: Vec::new(),
+    }
 }
 
 /// Verify the compositions of specification files (see [`bind::from_spec`]).
 pub fn verify_spec(compiled: &Compiled, opts: &Options) -> Result<Report, String> {
-    let comps = bind::from_spec(compiled, &opts.restart)?;
-    Ok(check(&compiled.spec, comps, opts))
+    let (comps, unsupported): (Vec<_>, Vec<_>) = bind::from_spec(compiled, &opts.restart)
+        .into_iter()
+        .partition(|r| r.is_ok());
+    let mut report = check(
+        &compiled.spec,
+        comps.into_iter().filter_map(Result::ok).collect(),
+        opts,
+    );
+    report.unsupported = unsupported.into_iter().filter_map(Result::err).collect();
+    Ok(report)
 }
 
 /// Verify every bound channel of a system description. Errors (in the system
