@@ -11,6 +11,8 @@
 //! Pipeline: [`lexer`] → [`parser`] (AST with spans) → [`check`] (semantic
 //! rules) → [`ir`] (flat, resolved; also the model checker's input) →
 //! backends [`rust`] and [`dot`]. [`build`] wraps it for build scripts.
+//! [`verify`] model-checks compositions of bound channels, driver restarts
+//! included (`tingu verify`, docs/verification.md).
 //!
 //! What must never happen: a panic on any input (a specification is input; every
 //! problem is a diagnostic with `file:line:col`), or generated code that
