@@ -13,6 +13,7 @@
 #   make test-qemu    boot under a timeout, capture the serial log, check it
 #   make bench-qemu   boot under -icount and extract the restart phases
 #   make test-qemu-escalation   a crash loop: warm -> cold -> stop, clients told
+#   make lint-sel4    clippy -D warnings on support/sel4 for the board and config
 #
 # Microkit conventions: MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG.
 
@@ -61,21 +62,21 @@ else
 SEL4_ARCH := unsupported
 endif
 
-SEL4_CARGO = cd $(SEL4_WS) && \
+SEL4_ENV = cd $(SEL4_WS) && \
 	SEL4_INCLUDE_DIRS=$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/include \
 	MICROKIT_BOARD=$(MICROKIT_BOARD) \
 	SELFHEAL_SEL4_ELF_DIR=$(BUILD) \
 	RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) \
-	RUSTFLAGS="--remap-path-prefix=$(ROOT)/= $(SEL4_RUSTFLAGS)" \
-	$(CARGO) build --release \
+	RUSTFLAGS="--remap-path-prefix=$(ROOT)/= $(SEL4_RUSTFLAGS)"
+SEL4_FLAGS = --release \
 	-Z build-std=core,alloc,compiler_builtins -Z build-std-features=compiler-builtins-mem \
-	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json \
-	--target-dir $(BUILD)/cargo $(SEL4_FEATURES)
+	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json
+SEL4_CARGO = $(SEL4_ENV) $(CARGO) build $(SEL4_FLAGS) --target-dir $(BUILD)/cargo $(SEL4_FEATURES)
 ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
-.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation \
+.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation lint-sel4 \
 	demo test lint bench verify sdk-check clean help FORCE
 
 all: image
@@ -227,6 +228,15 @@ test-qemu: $(IMAGE)
 		echo "test-qemu: QEMU did not reach the end of the stream (see the check below)"
 	$(CARGO) run -q -p system-tests --bin log-check -- $(BUILD)/test-qemu.log \
 		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
+
+# clippy on the seL4 workspace: the PD crates for the target (both glue
+# features on), the host tools for the host.
+lint-sel4: $(BUILD)/$(SEL4_ARCH)-sel4.json | sdk-check
+	$(SEL4_ENV) $(CARGO) clippy $(SEL4_FLAGS) --target-dir $(BUILD)/clippy \
+		--features selfheal-sel4/deferred-log,selfheal-sel4/trace \
+		-p selfheal-sel4 -p selfheal-pd-serial -p selfheal-pd-client -p selfheal-pd-monitor -- -D warnings
+	cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) clippy -p selfheal-sel4-build \
+		-p selfheal-sel4-tools --all-targets -- -D warnings
 
 # A crash loop (PLAN=escalation, 64 frames): eight warm restarts, a cold start
 # that faults in init, stop; the client gets `stopped` and a notification.
