@@ -245,7 +245,12 @@ impl<P: Platform> Monitor<P> {
             let n = r.report(&mut buf);
             let text = core::str::from_utf8(&buf[..n]).unwrap_or("(report not text)");
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
-                pd_log!(&self.p, "monitor: {} report: {}", c.cfg.name, line.trim_end());
+                pd_log!(
+                    &self.p,
+                    "monitor: {} report: {}",
+                    c.cfg.name,
+                    line.trim_end()
+                );
             }
         }
         if let Verdict::Untrusted(why) = verdict {

@@ -372,8 +372,10 @@ fn every_malformed_input_is_refused_at_the_right_place() {
 /// the later "unable to find program image").
 #[test]
 fn the_microkit_tool_agrees_when_available() {
-    let sdk = std::env::var("MICROKIT_SDK")
-        .unwrap_or_else(|_| "/work/ext/microkit-sdk-2.3.0".to_string());
+    let Ok(sdk) = std::env::var("MICROKIT_SDK") else {
+        eprintln!("skipped: MICROKIT_SDK not set");
+        return;
+    };
     let tool = std::path::Path::new(&sdk).join("bin/microkit");
     if !tool.exists() {
         eprintln!("skipped: no Microkit SDK at {sdk}");

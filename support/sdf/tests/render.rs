@@ -155,8 +155,10 @@ fn board_specific_elements_and_decimal_only_numbers() {
 
 #[test]
 fn rendered_files_pass_the_microkit_tool_when_available() {
-    let sdk = std::env::var("MICROKIT_SDK")
-        .unwrap_or_else(|_| "/work/ext/microkit-sdk-2.3.0".to_string());
+    let Ok(sdk) = std::env::var("MICROKIT_SDK") else {
+        eprintln!("skipped: MICROKIT_SDK not set");
+        return;
+    };
     let tool = Path::new(&sdk).join("bin/microkit");
     if !tool.exists() {
         eprintln!("skipped: no Microkit SDK at {sdk}");

@@ -288,7 +288,12 @@ impl<U: Uart> SerialDriver<U> {
 
     /// Fire the plan's next fault if due. Crashes do not return; the kinds the
     /// driver must act out itself are returned.
-    fn inject<P: Platform>(&self, env: &Env<P, SerialState>, site: Site, counter: u64) -> Option<Kind> {
+    fn inject<P: Platform>(
+        &self,
+        env: &Env<P, SerialState>,
+        site: Site,
+        counter: u64,
+    ) -> Option<Kind> {
         let plan = self.plan?;
         let kind = plan.due(site, counter, env.platform().now_ns())?;
         if matches!(kind, Kind::IllegalReply | Kind::Livelock) {
