@@ -33,6 +33,18 @@ pub const TX_BUF_SETVAR: &str = "tx_buf";
 pub const MAGIC: u64 = 0x314d_524f_464e_4f43;
 /// Words per entry: label, length, words.
 pub const ENTRY_WORDS: usize = 2 + MSG_WORDS;
+/// A script entry with this label is no request: the PD waits until the
+/// test sets the last word of the result region ([`go_word`]) to non-zero,
+/// clears it, records an empty reply (label 0) and goes on. It lets a test
+/// act on the system (e.g. restart the driver) between two requests.
+pub const WAIT: u64 = u64::MAX;
+/// Longest wait for the test, in nanoseconds.
+pub const WAIT_LIMIT_NS: u64 = 60_000_000_000;
+
+/// Index of the result region's word a test sets to end a [`WAIT`].
+pub fn go_word(result_size: usize) -> usize {
+    result_size / 8 - 1
+}
 
 fn word(r: &Region, i: usize) -> Option<u64> {
     let off = i.checked_mul(8)?;
@@ -109,8 +121,22 @@ fn play<P: Platform>(p: &P) -> u64 {
         for (i, w) in words.iter_mut().enumerate() {
             *w = word(&script, base + 2 + i).unwrap_or(0);
         }
-        let msg = Message::from_raw(label, len as usize, words);
-        let reply = p.ppcall(SERIAL, &msg);
+        let reply = if label == WAIT {
+            pd_log!(p, "conformance: waiting at request {n}");
+            let go = go_word(result.size);
+            let start = p.now_ns();
+            while word(&result, go).unwrap_or(1) == 0 {
+                if p.now_ns().saturating_sub(start) > WAIT_LIMIT_NS {
+                    pd_log!(p, "conformance: nobody said go: stopping");
+                    return done;
+                }
+                core::hint::spin_loop();
+            }
+            set_word(&result, go, 0);
+            Message::new(0)
+        } else {
+            p.ppcall(SERIAL, &Message::from_raw(label, len as usize, words))
+        };
         let ok = set_word(&result, base, reply.label)
             && set_word(&result, base + 1, reply.words().len() as u64)
             && reply
