@@ -380,3 +380,41 @@ fn finding_f1_a_cold_start_while_idle_loses_the_session_silently() {
 extern "C" {
     fn kill(pid: i32, sig: i32) -> i32;
 }
+
+/// The conformance system is the real one with the client replaced: the
+/// monitor and the driver (with their maps, interrupts, restart policy and
+/// channels) render identically for both boards.
+#[test]
+fn the_conformance_system_keeps_the_real_monitor_and_driver() {
+    let load = |rel: &str| sdf::parse_file(&repo().join(rel)).unwrap_or_else(|e| panic!("{e}"));
+    let real = load("system.xml");
+    let conf = load("tests/systems/conformance.xml");
+    let block = |sys: &sdf::System, board: sdf::Board| -> String {
+        let text = sdf::render(sys, board);
+        let start = text
+            .find("<protection_domain name=\"recovery_monitor\"")
+            .expect("monitor");
+        let end = text[start..]
+            .find("\n    </protection_domain>")
+            .map_or(text.len(), |e| start + e);
+        text[start..end].replace("notify=\"conformance\"", "notify=\"client\"")
+    };
+    for board in sdf::Board::ALL {
+        assert_eq!(block(&real, board), block(&conf, board), "{board}");
+    }
+    let ends = |sys: &sdf::System, peer: &str| -> Vec<(String, u8, bool, Option<String>)> {
+        sys.channels
+            .iter()
+            .flat_map(|c| c.ends.iter())
+            .map(|e| {
+                let pd = if e.pd == peer {
+                    "client".to_string()
+                } else {
+                    e.pd.clone()
+                };
+                (pd, e.id, e.pp, e.port.clone())
+            })
+            .collect()
+    };
+    assert_eq!(ends(&real, "client"), ends(&conf, "conformance"));
+}
