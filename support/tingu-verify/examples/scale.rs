@@ -3,8 +3,11 @@
 //! crashes, growing `N` (variable domain) or `K` (crash bound) until one
 //! composition takes longer than a budget (default 60 s).
 //!
+//! `subports` grows the bound of a subport template instead (pipes keyed by
+//! an address, each with a transfer call), with two crashes.
+//!
 //! ```text
-//! cargo run -p tingu-verify --release --example scale -- [domain|crashes] [budget_s] [--spin]
+//! cargo run -p tingu-verify --release --example scale -- [domain|crashes|subports] [budget_s] [--spin]
 //! ```
 
 use std::time::Instant;
@@ -35,6 +38,33 @@ fn spec(n: u32) -> String {
     )
 }
 
+fn subports(n: u32) -> String {
+    format!(
+        "protocol Bus {{
+    in  open(addr: u8)         = 1     call;
+    out opened(addr: u8)       = 0x101 reply to open;
+    out restarted(epoch: u64)  = 0x1f0 reply;
+    out stopped(epoch: u64)    = 0x1f1 reply;
+    subport Pipe pipe[{n}];
+    initial state ready {{ ?open(a) / spawn pipe(a) -> opening; !restarted -> ready; !stopped -> dead; }}
+    state opening {{ !opened -> ready; !restarted -> ready; !stopped -> dead; }}
+    state dead  {{ ?open -> dying; }}
+    state dying {{ !stopped -> dead; }}
+}}
+protocol Pipe {{
+    key addr;
+    in  xfer(addr: u8)    = 0x30  call;
+    out done(addr: u8)    = 0x130 reply to xfer;
+    in  close(addr: u8)   = 0x31  call;
+    out closed(addr: u8)  = 0x131 reply to close;
+    initial state idle {{ ?xfer -> busy; ?close -> closing; }}
+    state busy    {{ !done -> idle; }}
+    state closing {{ !closed -> gone; }}
+    final state gone;
+}}"
+    )
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let what = args.first().map_or("domain", String::as_str).to_string();
@@ -47,7 +77,11 @@ fn main() {
     let mut x: u32 = 1;
     loop {
         let (n, k) = if what == "crashes" { (64, x) } else { (x, 2) };
-        let src = spec(n);
+        let src = if what == "subports" {
+            subports(n)
+        } else {
+            spec(n)
+        };
         let compiled = match tingu::compile_sources(&[("counter.tingu", &src)]) {
             Ok(c) => c,
             Err(d) => {
@@ -94,6 +128,6 @@ fn main() {
         {
             break;
         }
-        x *= 2;
+        x = if what == "subports" { x + 1 } else { x * 2 };
     }
 }

@@ -2,8 +2,8 @@
 //! (so that `tingu verify` is a subcommand of the one `tingu` tool); this
 //! crate holds what proves it right: the fixtures (`fixtures/`: a protocol
 //! that survives every restart, a deadlocking pair, a non-realizable
-//! dependency, a missing reception, and restart models that lose or
-//! duplicate a request), the expected verdict of each, the cross-check with
+//! dependency, a missing reception, dynamic subports, and restart models
+//! that lose or duplicate a request), the expected verdict of each, the cross-check with
 //! Spin on every fixture, and the conformance tests that drive the real
 //! serial driver on the hosted runtime with message sequences generated from
 //! its protocol.
@@ -104,6 +104,22 @@ pub fn fixtures() -> Vec<Fixture> {
             input: spec("reception.tingu"),
             options: opts(|o| o.restart.max_crashes = 0),
             violated: &["reception"],
+        },
+        Fixture {
+            name: "subports, no crash",
+            input: spec("subports.tingu"),
+            options: opts(|o| o.restart.max_crashes = 0),
+            // `dead` is entered only through a tombstone.
+            violated: &["reachability"],
+        },
+        Fixture {
+            name: "subports with restarts",
+            input: spec("subports.tingu"),
+            options: Options::default(),
+            // A cold start forgets the driver's pipes (reception); a call in
+            // flight on a pipe has no `restarted` reply to be answered with
+            // (deadlock, progress).
+            violated: &["deadlock", "progress", "reception"],
         },
         Fixture {
             name: "shipped system",

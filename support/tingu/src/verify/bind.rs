@@ -32,6 +32,13 @@ pub fn error_replies(compiled: &Compiled, p: ProtoId) -> Vec<bool> {
         .collect()
 }
 
+/// [`error_replies`] of every protocol, by protocol id.
+pub fn all_error_replies(compiled: &Compiled) -> Vec<Vec<bool>> {
+    (0..compiled.spec.protocols.len())
+        .map(|p| error_replies(compiled, p))
+        .collect()
+}
+
 /// The side of a component's port: the port, then every port connected to it
 /// by dependencies (transitively), with the constraints between them.
 pub fn side_of(spec: &Spec, comp: &Component, port: usize, label: String) -> SideModel {
@@ -143,7 +150,7 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Vec<Result<Comp
                 Some(0),
                 None,
                 restart.clone(),
-                error_replies(compiled, pa_.protocol),
+                all_error_replies(compiled),
             ));
         }
     }
@@ -174,7 +181,7 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Vec<Result<Comp
             Some(0),
             None,
             restart.clone(),
-            error_replies(compiled, port.protocol),
+            all_error_replies(compiled),
         ));
     }
     for (p, proto) in spec.protocols.iter().enumerate() {
@@ -195,7 +202,7 @@ pub fn from_spec(compiled: &Compiled, restart: &RestartModel) -> Vec<Result<Comp
             Some(0),
             None,
             restart.clone(),
-            error_replies(compiled, p),
+            all_error_replies(compiled),
         ));
     }
     out
@@ -458,7 +465,7 @@ pub fn from_system(s: &System, restart: &RestartModel) -> Result<Vec<Composition
                 crash_side,
                 restart_notify,
                 restart.clone(),
-                error_replies(&s.compiled, porta.protocol),
+                all_error_replies(&s.compiled),
             ) {
                 Ok(c) => out.push(c),
                 Err(e) => push(&mut errors, e),

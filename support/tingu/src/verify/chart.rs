@@ -21,11 +21,14 @@ pub fn step_text(spec: &Spec, c: &Composition, k: &StepKind) -> String {
         let a: Vec<String> = args.iter().map(i128::to_string).collect();
         format!("{name}({})", a.join(", "))
     };
+    let cmsg = |cm: usize, args: &[i128]| {
+        let name = c.cmsg(spec, cm).map_or("?", |m| m.name.as_str());
+        let a: Vec<String> = args.iter().map(i128::to_string).collect();
+        format!("{name}({})", a.join(", "))
+    };
     match k {
-        StepKind::Call { from, msg: m, args } => msg(*from, 0, *m, args),
-        StepKind::Reply {
-            from, msg: m, args, ..
-        } => msg(*from, 0, *m, args),
+        StepKind::Call { msg: m, args, .. } => cmsg(*m, args),
+        StepKind::Reply { msg: m, args, .. } => cmsg(*m, args),
         StepKind::Notify { from, msg: m } => msg(*from, 0, *m, &[]),
         StepKind::Deliver { to, msg: m } => msg(*to, 0, *m, &[]),
         StepKind::Env {
@@ -50,10 +53,7 @@ pub fn step_text(spec: &Spec, c: &Composition, k: &StepKind) -> String {
             "crash, {} restart{}",
             mode.name(),
             match answered {
-                Some((m, a)) => format!(
-                    ": the call in flight is answered {}",
-                    msg(c.crash_side.unwrap_or(0), 0, *m, a)
-                ),
+                Some((m, a)) => format!(": the call in flight is answered {}", cmsg(*m, a)),
                 None if *replayed => ": the call in flight is replayed".to_string(),
                 None => String::new(),
             }

@@ -138,6 +138,10 @@ pub struct PortModel {
     pub mirror: bool,
 }
 
+/// A transition taken: target leaf, variables after the actions, and the
+/// subports it spawns `(template, key)`.
+type Fired = (StateId, Vec<i128>, Vec<(usize, i128)>);
+
 /// `(port, message, [(constraining port, its foreign index)])`, local indices.
 pub type Constraint = (usize, MsgId, Vec<(usize, usize)>);
 
@@ -170,7 +174,10 @@ pub(crate) const PHASE: usize = 6;
 pub(crate) const EFFECTS: usize = 7;
 pub(crate) const CRASHES: usize = 8;
 pub(crate) const TOMB: usize = 9;
-pub(crate) const SCALARS: usize = 10;
+/// Key of the subport call in flight (at most one call is in flight on a
+/// channel).
+pub(crate) const KEY: usize = 10;
+pub(crate) const SCALARS: usize = 11;
 
 /// Commit phase of the request the driver serves.
 pub(crate) mod phase {
@@ -186,6 +193,44 @@ pub(crate) mod phase {
     pub const MARKED: u32 = 4;
 }
 
+/// A subport template of the bound protocol (both sides keep instances).
+#[derive(Clone, Debug)]
+pub struct Template {
+    /// Name (`spawn name(key)`).
+    pub name: String,
+    /// Protocol of each instance.
+    pub protocol: ProtoId,
+    /// Most live instances.
+    pub bound: usize,
+    /// Per message of the template protocol: index of its key argument.
+    pub key_pos: Vec<usize>,
+    /// First channel-message index of the template's messages.
+    pub first: usize,
+    /// Its `restarted` reply, if any (as a channel-message index).
+    pub restarted: Option<usize>,
+    /// Its `stopped` reply, if any (as a channel-message index).
+    pub stopped: Option<usize>,
+    /// Per message: a bare `reply` (error reply).
+    pub error_reply: Vec<bool>,
+}
+
+/// Where one subport instance's words are.
+#[derive(Clone, Debug)]
+pub struct SubSlot {
+    /// Side.
+    pub side: usize,
+    /// Template.
+    pub t: usize,
+    /// Live (0/1).
+    pub live: usize,
+    /// Key: (first word, words, minimum).
+    pub key: (usize, usize, i128),
+    /// Leaf.
+    pub leaf: usize,
+    /// Variables: (first word, words, minimum).
+    pub vars: Vec<(usize, usize, i128)>,
+}
+
 /// Where each instance's words are.
 #[derive(Clone, Debug)]
 pub struct Layout {
@@ -193,6 +238,8 @@ pub struct Layout {
     pub slot: Vec<usize>,
     /// Per slot: per variable, (first word, words: 1 or 4, domain min).
     pub vars: Vec<Vec<(usize, usize, i128)>>,
+    /// Subport instances: per side, per template, per index.
+    pub sub: Vec<SubSlot>,
     /// First scalar word.
     pub scalars: usize,
     /// Total words.
@@ -228,6 +275,12 @@ pub struct Composition {
     /// Arguments that guards or actions read, whose values are represented by
     /// a finite set (for the report).
     pub abstracted_args: Vec<String>,
+    /// Subport templates of the bound protocol.
+    pub templates: Vec<Template>,
+    /// Channel messages: the bound protocol's (index = message id), then each
+    /// template's: (template, message). Calls in flight and the `msg` of
+    /// calls and replies are channel-message indices.
+    pub chan: Vec<(Option<usize>, MsgId)>,
     /// State layout.
     pub layout: Layout,
     /// Slots in side order.
@@ -365,9 +418,10 @@ impl Composition {
         crash_side: Option<usize>,
         restart_notify: Option<(usize, MsgId)>,
         restart: RestartModel,
-        error_reply: Vec<bool>,
+        error_replies: Vec<Vec<bool>>,
     ) -> Result<Self, String> {
         let protocol = sides[0].ports[0].protocol;
+        let error_reply = error_replies.get(protocol).cloned().unwrap_or_default();
         let proto = spec
             .protocols
             .get(protocol)
@@ -380,18 +434,65 @@ impl Composition {
                 }
             }
         }
-        for &u in &used {
-            let p = &spec.protocols[u];
-            if !p.subports.is_empty()
-                || p.transitions
-                    .iter()
-                    .any(|t| t.actions.iter().any(|a| matches!(a, Action::Spawn { .. })))
-            {
-                return Err(format!(
-                    "{name}: protocol `{}` has dynamic subports, which the model checker does not support yet",
-                    p.name
-                ));
+        // Subports: only on the bound protocol, keyed by a message argument
+        // or a constant.
+        for s_ in &sides {
+            for p in &s_.ports[1..] {
+                let pp = &spec.protocols[p.protocol];
+                if !pp.subports.is_empty() {
+                    return Err(format!(
+                        "{name}: environment port `{}` ({}) has dynamic subports, which the model checker supports only on the bound port",
+                        p.name, pp.name
+                    ));
+                }
             }
+        }
+        for t in &proto.transitions {
+            for a in &t.actions {
+                if let Action::Spawn { key, .. } = a {
+                    if !matches!(key, Expr::Arg(_) | Expr::Int(_)) {
+                        return Err(format!(
+                            "{name}: protocol `{}`: a spawn key must be a message argument or a constant for the model checker",
+                            proto.name
+                        ));
+                    }
+                }
+            }
+        }
+        let mut templates = Vec::new();
+        let mut chan: Vec<(Option<usize>, MsgId)> =
+            (0..proto.messages.len()).map(|m| (None, m)).collect();
+        for (ti, sp) in proto.subports.iter().enumerate() {
+            let tp = &spec.protocols[sp.protocol];
+            let key_pos = tp
+                .key
+                .as_ref()
+                .map(|k| k.positions.clone())
+                .unwrap_or_default();
+            let first = chan.len();
+            chan.extend((0..tp.messages.len()).map(|m| (Some(ti), m)));
+            let reply = |n: &str| {
+                tp.message(n).and_then(|(id, m)| {
+                    let ok = m.dir == Dir::Out && matches!(m.transport, Transport::Reply { .. });
+                    ok.then_some(first + id)
+                })
+            };
+            templates.push(Template {
+                name: sp.name.clone(),
+                protocol: sp.protocol,
+                bound: sp.bound as usize,
+                key_pos,
+                first,
+                restarted: reply(&restart.restarted_reply),
+                stopped: reply(&restart.stopped_reply),
+                error_reply: error_replies.get(sp.protocol).cloned().unwrap_or_default(),
+            });
+            if !used.contains(&sp.protocol) {
+                used.push(sp.protocol);
+            }
+        }
+        if chan.len() > 250 {
+            return Err(format!("{name}: more than 250 messages on one channel"));
         }
         let find_reply = |n: &str| {
             proto.message(n).and_then(|(id, m)| {
@@ -427,19 +528,99 @@ impl Composition {
             }
             vars.push(vs);
         }
+        let width = |d: Domain| -> (usize, i128) {
+            let (min, size) = match d {
+                Domain::Bool => (0, 2u128),
+                Domain::Int { min, max } => (min, (max - min).unsigned_abs() + 1),
+            };
+            (if size <= 1u128 << 32 { 1 } else { 4 }, min)
+        };
+        let mut sub = Vec::new();
+        for side in 0..2 {
+            for (ti, t) in templates.iter().enumerate() {
+                let tp = &spec.protocols[t.protocol];
+                let kd = tp
+                    .key
+                    .as_ref()
+                    .map_or(Domain::Int { min: 0, max: 0 }, |k| k.ty.domain());
+                for _ in 0..t.bound {
+                    let live = w;
+                    let (kn, kmin) = width(kd);
+                    let key = (w + 1, kn, kmin);
+                    let leaf = w + 1 + kn;
+                    w = leaf + 1;
+                    let mut vs = Vec::new();
+                    for v in &tp.vars {
+                        let (n, min) = width(v.domain);
+                        vs.push((w, n, min));
+                        w += n;
+                    }
+                    sub.push(SubSlot {
+                        side,
+                        t: ti,
+                        live,
+                        key,
+                        leaf,
+                        vars: vs,
+                    });
+                }
+            }
+        }
         let layout = Layout {
             slot: slot_at,
             vars,
+            sub,
             scalars: w,
             words: w + SCALARS,
         };
+        // Keys: every instance-naming argument takes the values 0..=bound
+        // (one more key than instances), and constant spawn keys.
+        let mut forced: Vec<(ProtoId, MsgId, usize, Vec<i128>)> = Vec::new();
+        for t in &templates {
+            let tp = &spec.protocols[t.protocol];
+            let kd = tp
+                .key
+                .as_ref()
+                .map_or(Domain::Int { min: 0, max: 0 }, |k| k.ty.domain());
+            let mut keys: Vec<i128> = (0..=t.bound as i128)
+                .filter(|k| in_domain(kd, *k))
+                .collect();
+            for tr in &proto.transitions {
+                for a in &tr.actions {
+                    if let Action::Spawn {
+                        key: Expr::Int(c), ..
+                    } = a
+                    {
+                        keys.push(*c);
+                    }
+                }
+            }
+            keys.sort_unstable();
+            keys.dedup();
+            for (m, &pos) in t.key_pos.iter().enumerate() {
+                forced.push((t.protocol, m, pos, keys.clone()));
+            }
+            for tr in &proto.transitions {
+                for a in &tr.actions {
+                    if let (
+                        Action::Spawn {
+                            key: Expr::Arg(i), ..
+                        },
+                        Trigger::Own(m),
+                    ) = (a, tr.trigger)
+                    {
+                        forced.push((protocol, m, *i, keys.clone()));
+                    }
+                }
+            }
+        }
         let mut args = vec![Vec::new(); spec.protocols.len()];
         let mut abstracted = Vec::new();
         for &u in &used {
             let p = &spec.protocols[u];
             let mut per = Vec::new();
             for m in 0..p.messages.len() {
-                per.push(arg_tuples(spec, &used, u, m, &mut abstracted)?);
+                per.push(arg_tuples(spec, &used, u, m, &forced, &mut abstracted)?);
             }
             args[u] = per;
         }
@@ -455,6 +636,8 @@ impl Composition {
             restart,
             args,
             abstracted_args: abstracted,
+            templates,
+            chan,
             layout,
             slots,
         })
@@ -578,7 +761,7 @@ impl Composition {
         trig: Trigger,
         args: &[i128],
         vars: &[i128],
-    ) -> Option<(StateId, Vec<i128>)> {
+    ) -> Option<Fired> {
         for t in proto.transitions_from(leaf) {
             if t.trigger != trig {
                 continue;
@@ -590,19 +773,29 @@ impl Composition {
             }
             let mut v = vars.to_vec();
             let mut ok = true;
+            let mut spawns = Vec::new();
             for a in &t.actions {
-                if let Action::Assign { var, value } = a {
-                    match (eval(value, args, &v), proto.vars.get(*var)) {
-                        (Some(x), Some(decl)) if in_domain(decl.domain, x) => v[*var] = x,
-                        _ => {
+                match a {
+                    Action::Assign { var, value } => {
+                        match (eval(value, args, &v), proto.vars.get(*var)) {
+                            (Some(x), Some(decl)) if in_domain(decl.domain, x) => v[*var] = x,
+                            _ => {
+                                ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    Action::Spawn { subport, key } => match eval(key, args, &v) {
+                        Some(k) => spawns.push((*subport, k)),
+                        None => {
                             ok = false;
                             break;
                         }
-                    }
+                    },
                 }
             }
             if ok {
-                return Some((t.to, v));
+                return Some((t.to, v, spawns));
             }
         }
         None
@@ -635,6 +828,7 @@ impl Composition {
     ) -> Result<(), Refusal> {
         let sd = &self.sides[side];
         let mut changes: Vec<(usize, StateId, Vec<i128>)> = Vec::new();
+        let mut spawns: Vec<(usize, i128)> = Vec::new();
         let mut one = |port: usize, trig: Trigger, own: bool| -> Result<(), Refusal> {
             let k = self.slot(side, port);
             let p = self.proto(spec, side, port);
@@ -651,8 +845,9 @@ impl Composition {
             }
             let vars = self.vars_of(out, k);
             match Self::transition(p, leaf, trig, args, &vars) {
-                Some((to, v)) => {
+                Some((to, v, sp)) => {
                     changes.push((k, to, v));
+                    spawns.extend(sp);
                     Ok(())
                 }
                 None => Err(Refusal {
@@ -675,6 +870,13 @@ impl Composition {
         for &(q, f) in sd.constrained_by(port, msg) {
             one(q, Trigger::Foreign(f), false)?;
         }
+        for &(t, key) in &spawns {
+            self.spawn(spec, out, side, t, key)
+                .map_err(|reason| Refusal {
+                    port: sd.ports[0].name.clone(),
+                    reason,
+                })?;
+        }
         for (k, to, v) in changes {
             out[self.layout.slot[k]] = to as u32;
             for (vi, x) in v.into_iter().enumerate() {
@@ -682,6 +884,220 @@ impl Composition {
             }
         }
         Ok(())
+    }
+
+    /// The subport slots of `side`, template `t`.
+    fn subs(&self, side: usize, t: usize) -> impl Iterator<Item = &SubSlot> + '_ {
+        self.layout
+            .sub
+            .iter()
+            .filter(move |x| x.side == side && x.t == t)
+    }
+
+    fn get_w(s: &[u32], (at, n, min): (usize, usize, i128)) -> i128 {
+        let mut off: u128 = 0;
+        for i in 0..n {
+            off |= u128::from(s[at + i]) << (32 * i);
+        }
+        min + off as i128
+    }
+
+    fn set_w(s: &mut [u32], (at, n, min): (usize, usize, i128), x: i128) {
+        let off = (x - min) as u128;
+        for i in 0..n {
+            s[at + i] = (off >> (32 * i)) as u32;
+        }
+    }
+
+    /// The live instance of template `t` with `key` on `side`.
+    fn instance(&self, s: &[u32], side: usize, t: usize, key: i128) -> Option<&SubSlot> {
+        self.subs(side, t)
+            .find(|x| s[x.live] != 0 && Self::get_w(s, x.key) == key)
+    }
+
+    /// Create an instance (first free slot): refused if the key is live or
+    /// every slot is in use.
+    fn spawn(
+        &self,
+        spec: &Spec,
+        out: &mut [u32],
+        side: usize,
+        t: usize,
+        key: i128,
+    ) -> Result<(), String> {
+        let name = self.templates.get(t).map_or("?", |x| x.name.as_str());
+        if self.instance(out, side, t, key).is_some() {
+            return Err(format!("spawn {name}({key}): that key is live"));
+        }
+        let Some(x) = self.subs(side, t).find(|x| out[x.live] == 0) else {
+            return Err(format!("spawn {name}({key}): all instances in use"));
+        };
+        let tp = &spec.protocols[self.templates[t].protocol];
+        out[x.live] = 1;
+        Self::set_w(out, x.key, key);
+        out[x.leaf] = tp.initial as u32;
+        for (vi, v) in tp.vars.iter().enumerate() {
+            let init = match v.init {
+                Value::Int(i) => i,
+                Value::Bool(b) => i128::from(b),
+            };
+            if let Some(&w) = x.vars.get(vi) {
+                Self::set_w(out, w, init);
+            }
+        }
+        Ok(())
+    }
+
+    /// Every subport instance of `side` gone (a cold or tombstone start).
+    fn reset_subs(&self, out: &mut [u32], side: usize) {
+        for x in self.layout.sub.iter().filter(|x| x.side == side) {
+            out[x.live] = 0;
+            Self::set_w(out, x.key, x.key.2);
+            out[x.leaf] = 0;
+            for &w in &x.vars {
+                Self::set_w(out, w, w.2);
+            }
+        }
+    }
+
+    /// Fire message `m` of template `t` on the instance its key names.
+    fn fire_sub_into(
+        &self,
+        spec: &Spec,
+        out: &mut [u32],
+        side: usize,
+        t: usize,
+        m: MsgId,
+        args: &[i128],
+    ) -> Result<(), Refusal> {
+        let tpl = &self.templates[t];
+        let tp = &spec.protocols[tpl.protocol];
+        let key = tpl
+            .key_pos
+            .get(m)
+            .and_then(|&p| args.get(p))
+            .copied()
+            .unwrap_or(0);
+        let port = format!("{}({key})", tpl.name);
+        let Some(x) = self.instance(out, side, t, key).cloned() else {
+            return Err(Refusal {
+                port,
+                reason: "no live instance with that key".into(),
+            });
+        };
+        let leaf = out[x.leaf] as StateId;
+        let vars: Vec<i128> = x.vars.iter().map(|&w| Self::get_w(out, w)).collect();
+        match Self::transition(tp, leaf, Trigger::Own(m), args, &vars) {
+            Some((to, v, _)) => {
+                if tp.states.get(to).is_some_and(|st| st.is_final) {
+                    // A finished instance frees its slot.
+                    out[x.live] = 0;
+                    Self::set_w(out, x.key, x.key.2);
+                    out[x.leaf] = 0;
+                    for &w in &x.vars {
+                        Self::set_w(out, w, w.2);
+                    }
+                } else {
+                    out[x.leaf] = to as u32;
+                    for (&w, val) in x.vars.iter().zip(v) {
+                        Self::set_w(out, w, val);
+                    }
+                }
+                Ok(())
+            }
+            None => Err(Refusal {
+                port,
+                reason: format!(
+                    "not allowed in `{}`",
+                    tp.states.get(leaf).map_or("?", |st| st.path.as_str())
+                ),
+            }),
+        }
+    }
+
+    /// The message of channel-message `cm`.
+    pub fn cmsg<'a>(&self, spec: &'a Spec, cm: usize) -> Option<&'a crate::ir::Message> {
+        let (t, m) = *self.chan.get(cm)?;
+        let p = match t {
+            None => self.protocol,
+            Some(t) => self.templates.get(t)?.protocol,
+        };
+        spec.protocols.get(p)?.messages.get(m)
+    }
+
+    /// Whether channel-message `cm` goes out of `side`.
+    pub(crate) fn cm_out(&self, spec: &Spec, side: usize, cm: usize) -> bool {
+        let mirror = self.sides[side].ports[0].mirror;
+        self.cmsg(spec, cm)
+            .is_some_and(|m| (if mirror { m.dir.flip() } else { m.dir }) == Dir::Out)
+    }
+
+    /// Argument tuples of channel-message `cm`.
+    pub fn cm_tuples(&self, cm: usize) -> &[Vec<i128>] {
+        let Some(&(t, m)) = self.chan.get(cm) else {
+            return &[];
+        };
+        let p = match t {
+            None => self.protocol,
+            Some(t) => self.templates[t].protocol,
+        };
+        self.args
+            .get(p)
+            .and_then(|v| v.get(m))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// Fire channel-message `cm` on `side`.
+    fn fire_cm(
+        &self,
+        spec: &Spec,
+        out: &mut [u32],
+        side: usize,
+        cm: usize,
+        args: &[i128],
+    ) -> Result<(), Refusal> {
+        match self.chan.get(cm) {
+            Some(&(None, m)) => self.fire_into(spec, out, side, 0, m, args),
+            Some(&(Some(t), m)) => self.fire_sub_into(spec, out, side, t, m, args),
+            None => Err(Refusal {
+                port: "?".into(),
+                reason: "no such message".into(),
+            }),
+        }
+    }
+
+    /// The key of channel-message `cm` with `args` (0 for the bound protocol).
+    pub(crate) fn cm_key(&self, cm: usize, args: &[i128]) -> i128 {
+        match self.chan.get(cm) {
+            Some(&(Some(t), m)) => self.templates[t]
+                .key_pos
+                .get(m)
+                .and_then(|&p| args.get(p))
+                .copied()
+                .unwrap_or(0),
+            _ => 0,
+        }
+    }
+
+    /// Whether channel-message `cm` is an error reply (a bare `reply`).
+    pub(crate) fn cm_error_reply(&self, cm: usize) -> bool {
+        match self.chan.get(cm) {
+            Some(&(None, m)) => self.error_reply.get(m).copied().unwrap_or(false),
+            Some(&(Some(t), m)) => self.templates[t]
+                .error_reply
+                .get(m)
+                .copied()
+                .unwrap_or(false),
+            None => false,
+        }
+    }
+
+    /// The `restarted` and `stopped` replies for a call `cm` in flight.
+    pub(crate) fn cm_restart_replies(&self, cm: usize) -> (Option<usize>, Option<usize>) {
+        match self.chan.get(cm) {
+            Some(&(Some(t), _)) => (self.templates[t].restarted, self.templates[t].stopped),
+            _ => (self.restarted, self.stopped),
+        }
     }
 
     fn tuples(&self, side: usize, port: usize, msg: MsgId) -> &[Vec<i128>] {
@@ -706,12 +1122,16 @@ impl Composition {
             let serving_i = self.scalar(s, SERVING + i);
             let is_driver = self.crash_side == Some(i);
             let tomb_i = is_driver && tomb;
-            // Messages on the channel sent by side i.
+            // Messages on the channel sent by side i (the bound protocol's
+            // and its subport instances').
             if !tomb_i {
-                for (m, msg) in proto.messages.iter().enumerate() {
-                    if self.eff_dir(spec, i, 0, m) != Dir::Out {
+                for cm in 0..self.chan.len() {
+                    if !self.cm_out(spec, i, cm) {
                         continue;
                     }
+                    let Some(msg) = self.cmsg(spec, cm) else {
+                        continue;
+                    };
                     match &msg.transport {
                         Transport::Call => {
                             let j_idle = self.scalar(s, BLOCKED + j) == 0
@@ -719,16 +1139,17 @@ impl Composition {
                             if !j_idle {
                                 continue;
                             }
-                            for a in self.tuples(i, 0, m) {
-                                let Ok(mut n) = self.fire(spec, s, i, 0, m, a) else {
+                            for a in self.cm_tuples(cm) {
+                                let mut n = s.to_vec();
+                                if self.fire_cm(spec, &mut n, i, cm, a).is_err() {
                                     continue;
-                                };
+                                }
                                 let kind = StepKind::Call {
                                     from: i,
-                                    msg: m,
+                                    msg: cm,
                                     args: a.clone(),
                                 };
-                                match self.fire_into(spec, &mut n, j, 0, m, a) {
+                                match self.fire_cm(spec, &mut n, j, cm, a) {
                                     Err(r) => out.push(Step {
                                         kind,
                                         outcome: Outcome::Violation(Violation::Reception {
@@ -737,8 +1158,9 @@ impl Composition {
                                         }),
                                     }),
                                     Ok(()) => {
-                                        self.set_scalar(&mut n, BLOCKED + i, m as u32 + 1);
-                                        self.set_scalar(&mut n, SERVING + j, m as u32 + 1);
+                                        self.set_scalar(&mut n, BLOCKED + i, cm as u32 + 1);
+                                        self.set_scalar(&mut n, SERVING + j, cm as u32 + 1);
+                                        self.set_scalar(&mut n, KEY, self.cm_key(cm, a) as u32);
                                         if self.crash_side == Some(j) {
                                             self.set_scalar(&mut n, PHASE, phase::RECEIVED);
                                             self.set_scalar(&mut n, EFFECTS, 0);
@@ -755,14 +1177,21 @@ impl Composition {
                             if serving_i == 0 {
                                 continue;
                             }
-                            let call = (serving_i - 1) as MsgId;
-                            if !to.contains(&call) {
+                            let call = (serving_i - 1) as usize;
+                            // The call must be of the same protocol (and, for
+                            // a subport, the same instance: its key).
+                            let same = match (self.chan.get(call), self.chan.get(cm)) {
+                                (Some(&(tc, mc)), Some(&(tr, _))) => tc == tr && to.contains(&mc),
+                                _ => false,
+                            };
+                            if !same {
                                 continue;
                             }
-                            let normal = !self.error_reply.get(m).copied().unwrap_or(false);
+                            let (rs, st) = self.cm_restart_replies(call);
+                            let normal = !self.cm_error_reply(cm);
                             let ph = self.scalar(s, PHASE);
                             if is_driver {
-                                if Some(m) == self.restarted || Some(m) == self.stopped {
+                                if Some(cm) == rs || Some(cm) == st {
                                     continue; // only restarts send these
                                 }
                                 if normal && ph != phase::COMMITTED {
@@ -772,21 +1201,24 @@ impl Composition {
                                     continue;
                                 }
                             }
-                            for a in self.tuples(i, 0, m) {
+                            for a in self.cm_tuples(cm) {
+                                if self.cm_key(cm, a) != i128::from(self.scalar(s, KEY)) {
+                                    continue;
+                                }
                                 let step =
-                                    self.reply_step(spec, s, i, m, a, false, normal && is_driver);
+                                    self.reply_step(spec, s, i, cm, a, false, normal && is_driver);
                                 if let Some(st) = step {
                                     out.push(st);
                                 }
                             }
                         }
                         Transport::Notify => {
-                            let Ok(mut n) = self.fire(spec, s, i, 0, m, &[]) else {
+                            let Ok(mut n) = self.fire(spec, s, i, 0, cm, &[]) else {
                                 continue;
                             };
                             self.set_scalar(&mut n, BIT + j, 1);
                             out.push(Step {
-                                kind: StepKind::Notify { from: i, msg: m },
+                                kind: StepKind::Notify { from: i, msg: cm },
                                 outcome: Outcome::Next(n),
                             });
                         }
@@ -794,8 +1226,12 @@ impl Composition {
                 }
             } else if serving_i != 0 {
                 // A tombstone answers whatever it is serving with `stopped`.
-                if let Some(m) = self.stopped {
-                    for a in self.tuples(i, 0, m) {
+                let call = (serving_i - 1) as usize;
+                if let (_, Some(m)) = self.cm_restart_replies(call) {
+                    for a in self.cm_tuples(m) {
+                        if self.cm_key(m, a) != i128::from(self.scalar(s, KEY)) {
+                            continue;
+                        }
                         if let Some(st) = self.reply_step(spec, s, i, m, a, true, false) {
                             out.push(st);
                         }
@@ -927,8 +1363,9 @@ impl Composition {
             by_restart,
             dropped,
         };
-        let mut n = match self.fire(spec, s, i, 0, m, a) {
-            Ok(n) => n,
+        let mut n = s.to_vec();
+        match self.fire_cm(spec, &mut n, i, m, a) {
+            Ok(()) => {}
             Err(r) if by_restart => {
                 return Some(Step {
                     kind,
@@ -936,7 +1373,7 @@ impl Composition {
                 })
             }
             Err(_) => return None,
-        };
+        }
         if check_effects {
             let eff = self.scalar(s, EFFECTS);
             if eff != 1 {
@@ -950,7 +1387,7 @@ impl Composition {
             }
         }
         if !dropped {
-            if let Err(r) = self.fire_into(spec, &mut n, j, 0, m, a) {
+            if let Err(r) = self.fire_cm(spec, &mut n, j, m, a) {
                 return Some(Step {
                     kind,
                     outcome: Outcome::Violation(Violation::Reception {
@@ -962,6 +1399,7 @@ impl Composition {
             self.set_scalar(&mut n, BLOCKED + j, 0);
         }
         self.set_scalar(&mut n, SERVING + i, 0);
+        self.set_scalar(&mut n, KEY, 0);
         if self.crash_side == Some(i) {
             self.set_scalar(&mut n, PHASE, 0);
             self.set_scalar(&mut n, EFFECTS, 0);
@@ -986,12 +1424,15 @@ impl Composition {
                     self.reset_slot(spec, &mut n, k, si, pi);
                 }
             }
+            self.reset_subs(&mut n, d);
         }
         if mode == RestartMode::Tombstone {
             self.set_scalar(&mut n, TOMB, 1);
         }
         let serving = self.scalar(s, SERVING + d);
         let ph = self.scalar(s, PHASE);
+        let (rs, st) = self.cm_restart_replies(serving.saturating_sub(1) as usize);
+        let key = i128::from(self.scalar(s, KEY));
         let mut replayed = false;
         // The in-flight request: replayed, answered, or (lossy) dropped.
         let answer = if serving == 0 {
@@ -1011,12 +1452,13 @@ impl Composition {
                     }
                     None
                 }
-                RestartMode::Warm | RestartMode::Cold => Some(self.restarted),
-                RestartMode::Tombstone => Some(self.stopped),
+                RestartMode::Warm | RestartMode::Cold => Some(rs),
+                RestartMode::Tombstone => Some(st),
                 RestartMode::Lossy => {
                     self.set_scalar(&mut n, SERVING + d, 0);
                     self.set_scalar(&mut n, PHASE, 0);
                     self.set_scalar(&mut n, EFFECTS, 0);
+                    self.set_scalar(&mut n, KEY, 0);
                     None
                 }
             }
@@ -1034,26 +1476,31 @@ impl Composition {
                 self.set_scalar(&mut n, SERVING + d, 0);
                 self.set_scalar(&mut n, PHASE, 0);
                 self.set_scalar(&mut n, EFFECTS, 0);
+                self.set_scalar(&mut n, KEY, 0);
                 nexts.push((kind.clone(), n));
             }
             Some(Some(m)) => {
-                for a in self.tuples(d, 0, m) {
+                for a in self.cm_tuples(m) {
+                    if self.cm_key(m, a) != key {
+                        continue;
+                    }
                     let kind = StepKind::Crash {
                         mode,
                         replayed,
                         answered: Some((m, a.clone())),
                     };
-                    let mut x = match self.fire(spec, &n, d, 0, m, a) {
-                        Ok(x) => x,
+                    let mut x = n.clone();
+                    match self.fire_cm(spec, &mut x, d, m, a) {
+                        Ok(()) => {}
                         Err(r) => {
                             return vec![Step {
                                 kind,
                                 outcome: Outcome::Violation(Violation::RestartReply { refusal: r }),
                             }]
                         }
-                    };
+                    }
                     if self.scalar(&x, BLOCKED + j) == serving {
-                        if let Err(r) = self.fire_into(spec, &mut x, j, 0, m, a) {
+                        if let Err(r) = self.fire_cm(spec, &mut x, j, m, a) {
                             return vec![Step {
                                 kind,
                                 outcome: Outcome::Violation(Violation::Reception {
@@ -1067,6 +1514,7 @@ impl Composition {
                     self.set_scalar(&mut x, SERVING + d, 0);
                     self.set_scalar(&mut x, PHASE, 0);
                     self.set_scalar(&mut x, EFFECTS, 0);
+                    self.set_scalar(&mut x, KEY, 0);
                     nexts.push((kind, x));
                 }
             }
@@ -1124,12 +1572,34 @@ impl Composition {
                 t.push(' ');
             }
             let b = self.scalar(s, BLOCKED + side);
+            let name = |x: u32| {
+                self.cmsg(spec, x as usize - 1)
+                    .map_or_else(|| format!("#{x}"), |m| m.name.clone())
+            };
             if b != 0 {
-                let _ = write!(t, "[blocked in {}] ", msg_name(spec, self.protocol, b - 1));
+                let _ = write!(t, "[blocked in {}] ", name(b));
             }
             let sv = self.scalar(s, SERVING + side);
             if sv != 0 {
-                let _ = write!(t, "[serving {}] ", msg_name(spec, self.protocol, sv - 1));
+                let _ = write!(t, "[serving {}] ", name(sv));
+            }
+            for x in self
+                .layout
+                .sub
+                .iter()
+                .filter(|x| x.side == side && s[x.live] != 0)
+            {
+                let tpl = &self.templates[x.t];
+                let tp = &spec.protocols[tpl.protocol];
+                let _ = write!(
+                    t,
+                    "{}({})={} ",
+                    tpl.name,
+                    Self::get_w(s, x.key),
+                    tp.states
+                        .get(s[x.leaf] as usize)
+                        .map_or("?", |st| st.path.as_str())
+                );
             }
             if self.scalar(s, BIT + side) != 0 {
                 t.push_str("[notification pending] ");
@@ -1150,13 +1620,6 @@ impl Composition {
         );
         t
     }
-}
-
-fn msg_name(spec: &Spec, p: ProtoId, m: u32) -> String {
-    spec.protocols
-        .get(p)
-        .and_then(|p| p.messages.get(m as usize))
-        .map_or_else(|| format!("#{m}"), |m| m.name.clone())
 }
 
 fn in_domain(d: Domain, x: i128) -> bool {
@@ -1252,6 +1715,7 @@ fn arg_tuples(
     used: &[ProtoId],
     pid: ProtoId,
     msg: MsgId,
+    forced: &[(ProtoId, MsgId, usize, Vec<i128>)],
     abstracted: &mut Vec<String>,
 ) -> Result<Vec<Vec<i128>>, String> {
     let p = &spec.protocols[pid];
@@ -1272,6 +1736,13 @@ fn arg_tuples(
             Domain::Bool => (0, 1),
             Domain::Int { min, max } => (min, max),
         };
+        if let Some((_, _, _, keys)) = forced
+            .iter()
+            .find(|(p, m2, a, _)| *p == pid && *m2 == msg && *a == k)
+        {
+            per_arg.push(keys.clone());
+            continue;
+        }
         let reading: Vec<&(&Expr, ProtoId)> =
             exprs.iter().filter(|(e, _)| mentions_arg(e, k)).collect();
         if reading.is_empty() {

@@ -172,6 +172,21 @@ impl Gen<'_> {
             }
             let mut effect = vec![format!("{} = {}", self.leaf_var(k), t.to)];
             for a in &t.actions {
+                if let Action::Spawn { subport, key } = a {
+                    let key = match key {
+                        Expr::Arg(i) => args.get(*i).copied().unwrap_or(0),
+                        Expr::Int(c) => *c,
+                        _ => {
+                            self.err.get_or_insert(
+                                "a spawn key that is not an argument or a constant".into(),
+                            );
+                            0
+                        }
+                    };
+                    let (c, e) = self.spawn(side, *subport, key, reset);
+                    conds.extend(c);
+                    effect.push(e);
+                }
                 if let Action::Assign { var, value } = a {
                     let mut divs = Vec::new();
                     let v = self.expr(value, args, &vars, &mut divs);
@@ -200,6 +215,168 @@ impl Gen<'_> {
             out.push((and(&conds), effect));
         }
         out
+    }
+
+    /// Subport slots (indices into the layout) of `side`, template `t`.
+    fn sub_slots(&self, side: usize, t: usize) -> Vec<usize> {
+        (0..self.c.layout.sub.len())
+            .filter(|&x| self.c.layout.sub[x].side == side && self.c.layout.sub[x].t == t)
+            .collect()
+    }
+
+    /// The statements that make slot `x` dead (all its words zero).
+    fn kill_slot(&mut self, x: usize) -> String {
+        let sl = &self.c.layout.sub[x];
+        let mut v = vec![
+            format!("A{x} = 0"),
+            format!("K{x} = {}", sl.key.2),
+            format!("S{x} = 0"),
+        ];
+        for (vi, w) in sl.vars.iter().enumerate() {
+            v.push(format!("W{x}_{vi} = {}", w.2));
+        }
+        v.join("; ")
+    }
+
+    /// Conditions and the allocation statement of `spawn t(key)` on `side`.
+    fn spawn(&mut self, side: usize, t: usize, key: i128, reset: bool) -> (Vec<String>, String) {
+        let slots = self.sub_slots(side, t);
+        let k = num(key, &mut self.err);
+        let mut conds = Vec::new();
+        if !reset {
+            for &x in &slots {
+                conds.push(format!("!(A{x} == 1 && K{x} == {k})"));
+            }
+            let free: Vec<String> = slots.iter().map(|x| format!("A{x} == 0")).collect();
+            conds.push(or(&free));
+        }
+        let tp = &self.spec.protocols[self.c.templates[t].protocol];
+        let mut arms = String::from("if\n");
+        let mut taken: Vec<String> = Vec::new();
+        for &x in &slots {
+            let mut guard = taken.clone();
+            guard.push(format!("A{x} == 0"));
+            let mut body = vec![
+                format!("A{x} = 1"),
+                format!("K{x} = {k}"),
+                format!("S{x} = {}", tp.initial),
+            ];
+            for (vi, v) in tp.vars.iter().enumerate() {
+                let init = match v.init {
+                    Value::Int(i) => i,
+                    Value::Bool(b) => i128::from(b),
+                };
+                body.push(format!("W{x}_{vi} = {}", num(init, &mut self.err)));
+            }
+            let _ = writeln!(arms, "      :: {} -> {}", and(&guard), body.join("; "));
+            taken.push(format!("A{x} != 0"));
+        }
+        arms.push_str("      :: else -> skip\n      fi");
+        (conds, arms)
+    }
+
+    /// Per slot of (side, t) and transition on `m`: condition and effect.
+    fn sub_transitions(
+        &mut self,
+        side: usize,
+        t: usize,
+        m: MsgId,
+        args: &[i128],
+    ) -> Vec<(String, Vec<String>)> {
+        let tpl = &self.c.templates[t];
+        let tp = &self.spec.protocols[tpl.protocol];
+        let key = tpl
+            .key_pos
+            .get(m)
+            .and_then(|&p| args.get(p))
+            .copied()
+            .unwrap_or(0);
+        let k = num(key, &mut self.err);
+        let mut out = Vec::new();
+        for x in self.sub_slots(side, t) {
+            for tr in tp
+                .transitions
+                .iter()
+                .filter(|tr| tr.trigger == Trigger::Own(m))
+            {
+                let vars: Vec<String> = (0..tp.vars.len()).map(|v| format!("W{x}_{v}")).collect();
+                let mut conds = vec![
+                    format!("A{x} == 1"),
+                    format!("K{x} == {k}"),
+                    format!("S{x} == {}", tr.from),
+                ];
+                let mut divs = Vec::new();
+                if let Some(g) = &tr.guard {
+                    let g = self.expr(g, args, &vars, &mut divs);
+                    conds.append(&mut divs);
+                    conds.push(format!("({g} != 0)"));
+                }
+                let mut cur = vars.clone();
+                let mut effect = Vec::new();
+                for a in &tr.actions {
+                    if let Action::Assign { var, value } = a {
+                        let mut divs = Vec::new();
+                        let v = self.expr(value, args, &cur, &mut divs);
+                        conds.append(&mut divs);
+                        let (lo, hi) = match tp.vars.get(*var).map(|d| d.domain) {
+                            Some(Domain::Int { min, max }) => (min, max),
+                            _ => (0, 1),
+                        };
+                        conds.push(format!("({lo} <= {v} && {v} <= {hi})"));
+                        let mut sd = Vec::new();
+                        let seq = self.expr(value, args, &vars, &mut sd);
+                        effect.push(format!("W{x}_{var} = {seq}"));
+                        if let Some(slot) = cur.get_mut(*var) {
+                            *slot = v;
+                        }
+                    }
+                }
+                let effect = if tp.states.get(tr.to).is_some_and(|st| st.is_final) {
+                    vec![self.kill_slot(x)]
+                } else {
+                    let mut e = vec![format!("S{x} = {}", tr.to)];
+                    e.extend(effect);
+                    e
+                };
+                out.push((and(&conds), effect));
+            }
+        }
+        out
+    }
+
+    /// `side` allows channel-message `cm` (in the initial state if `reset`).
+    fn en_cm(&mut self, side: usize, cm: usize, args: &[i128], reset: bool) -> String {
+        match self.c.chan.get(cm).copied() {
+            Some((None, m)) => self.en(side, 0, m, args, reset),
+            Some((Some(t), m)) => {
+                if reset {
+                    return "false".into();
+                }
+                let conds: Vec<String> = self
+                    .sub_transitions(side, t, m, args)
+                    .into_iter()
+                    .map(|(c, _)| c)
+                    .collect();
+                or(&conds)
+            }
+            None => "false".into(),
+        }
+    }
+
+    /// Statements firing channel-message `cm` on `side`.
+    fn fire_cm(&mut self, side: usize, cm: usize, args: &[i128]) -> Vec<String> {
+        match self.c.chan.get(cm).copied() {
+            Some((None, m)) => self.fire(side, 0, m, args),
+            Some((Some(t), m)) => {
+                let mut s = String::from("if\n");
+                for (c, e) in self.sub_transitions(side, t, m, args) {
+                    let _ = writeln!(s, "      :: {c} -> {}", e.join("; "));
+                }
+                s.push_str("      :: else -> skip\n      fi");
+                vec![s]
+            }
+            None => Vec::new(),
+        }
     }
 
     fn final_leaves(&self, side: usize, port: usize) -> Vec<StateId> {
@@ -271,7 +448,7 @@ impl Gen<'_> {
         out
     }
 
-    fn reset(&self, side: usize) -> Vec<String> {
+    fn reset(&mut self, side: usize) -> Vec<String> {
         let mut out = Vec::new();
         for port in 0..self.c.sides[side].ports.len() {
             let k = self.slot(side, port);
@@ -283,6 +460,12 @@ impl Gen<'_> {
                     Value::Bool(b) => i128::from(b),
                 };
                 out.push(format!("{} = {x}", self.var_name(k, vi)));
+            }
+        }
+        for x in 0..self.c.layout.sub.len() {
+            if self.c.layout.sub[x].side == side {
+                let k = self.kill_slot(x);
+                out.push(k);
             }
         }
         out
@@ -338,16 +521,18 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     };
     let proto = &spec.protocols[c.protocol];
     let d = c.crash_side;
-    let has_calls_to_driver = d.is_some_and(|d| {
-        proto
-            .messages
-            .iter()
-            .enumerate()
-            .any(|(m, msg)| msg.transport == Transport::Call && !g.eff_out(d, 0, m))
-    });
-    if proto.messages.len() > 254 {
-        return Err("more than 254 messages (calls are stored in a byte)".into());
-    }
+    // Calls into the driver, as channel messages.
+    let calls_into = |g: &Gen, d: usize| -> Vec<usize> {
+        (0..c.chan.len())
+            .filter(|&cm| {
+                c.cmsg(spec, cm)
+                    .is_some_and(|m| m.transport == Transport::Call)
+                    && !c.cm_out(spec, d, cm)
+            })
+            .filter(|_| g.err.is_none())
+            .collect()
+    };
+    let has_calls_to_driver = d.is_some_and(|d| !calls_into(&g, d).is_empty());
     if c.restart_notify.is_some() && has_calls_to_driver {
         return Err("a restart notification together with calls to the driver".into());
     }
@@ -359,25 +544,29 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
         } else {
             "true".to_string()
         };
-        for (m, msg) in proto.messages.iter().enumerate() {
-            if !g.eff_out(i, 0, m) {
+        for cm in 0..c.chan.len() {
+            let Some(msg) = c.cmsg(spec, cm) else {
+                continue;
+            };
+            if !c.cm_out(spec, i, cm) {
                 continue;
             }
             match &msg.transport {
                 Transport::Call => {
-                    for a in g.tuples(i, 0, m) {
-                        let send = g.en(i, 0, m, &a, false);
-                        let recv = g.en(j, 0, m, &a, false);
+                    for a in c.cm_tuples(cm).to_vec() {
+                        let send = g.en_cm(i, cm, &a, false);
+                        let recv = g.en_cm(j, cm, &a, false);
                         let base = and(&[
                             format!("blocked{i} == 0"),
                             not_tomb.clone(),
                             format!("blocked{j} == 0 && serving{j} == 0"),
                             send,
                         ]);
-                        let mut body = g.fire(i, 0, m, &a);
-                        body.extend(g.fire(j, 0, m, &a));
-                        body.push(format!("blocked{i} = {}", m + 1));
-                        body.push(format!("serving{j} = {}", m + 1));
+                        let mut body = g.fire_cm(i, cm, &a);
+                        body.extend(g.fire_cm(j, cm, &a));
+                        body.push(format!("blocked{i} = {}", cm + 1));
+                        body.push(format!("serving{j} = {}", cm + 1));
+                        body.push(format!("callkey = {}", c.cm_key(cm, &a)));
                         if d == Some(j) {
                             body.push("phase = 0; effects = 0".into());
                         }
@@ -386,16 +575,21 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                     }
                 }
                 Transport::Reply { to } => {
-                    if is_d && (Some(m) == c.restarted || Some(m) == c.stopped) {
-                        continue;
-                    }
-                    let normal = !c.error_reply.get(m).copied().unwrap_or(false);
+                    let template = c.chan[cm].0;
+                    let first = template.map_or(0, |t| c.templates[t].first);
+                    let normal = !c.cm_error_reply(cm);
                     for &call in to {
-                        for a in g.tuples(i, 0, m) {
+                        let call_cm = first + call;
+                        let (rs, st) = c.cm_restart_replies(call_cm);
+                        if is_d && (Some(cm) == rs || Some(cm) == st) {
+                            continue;
+                        }
+                        for a in c.cm_tuples(cm).to_vec() {
                             let mut conds = vec![
                                 format!("blocked{i} == 0"),
                                 not_tomb.clone(),
-                                format!("serving{i} == {}", call + 1),
+                                format!("serving{i} == {}", call_cm + 1),
+                                format!("callkey == {}", c.cm_key(cm, &a)),
                             ];
                             if is_d {
                                 conds.push(if normal {
@@ -404,15 +598,15 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                                     "phase != 0".into()
                                 });
                             }
-                            conds.push(g.en(i, 0, m, &a, false));
+                            conds.push(g.en_cm(i, cm, &a, false));
                             let check_eff = is_d && normal;
-                            reply_steps(&mut g, i, m, call, &a, and(&conds), check_eff, vec![]);
+                            reply_steps(&mut g, i, cm, call_cm, &a, and(&conds), check_eff, vec![]);
                         }
                     }
                 }
                 Transport::Notify => {
-                    let send = g.en(i, 0, m, &[], false);
-                    let mut body = g.fire(i, 0, m, &[]);
+                    let send = g.en(i, 0, cm, &[], false);
+                    let mut body = g.fire(i, 0, cm, &[]);
                     body.push(format!("bit{j} = 1"));
                     g.step(
                         and(&[format!("blocked{i} == 0"), not_tomb.clone(), send]),
@@ -424,21 +618,20 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
         }
         // A tombstone answers `stopped`.
         if is_d {
-            if let Some(s) = c.stopped {
-                for (call, cm) in proto.messages.iter().enumerate() {
-                    if cm.transport != Transport::Call || g.eff_out(i, 0, call) {
-                        continue;
-                    }
-                    for a in g.tuples(i, 0, s) {
-                        let base = and(&[
-                            format!("blocked{i} == 0"),
-                            "tomb == 1".into(),
-                            format!("serving{i} == {}", call + 1),
-                        ]);
-                        let own = g.en(i, 0, s, &a, false);
-                        g.violation("RECEPTION", and(&[base.clone(), format!("!{own}")]), false);
-                        reply_steps(&mut g, i, s, call, &a, and(&[base, own]), false, vec![]);
-                    }
+            for call in calls_into(&g, i) {
+                let (_, Some(st)) = c.cm_restart_replies(call) else {
+                    continue;
+                };
+                for a in c.cm_tuples(st).to_vec() {
+                    let base = and(&[
+                        format!("blocked{i} == 0"),
+                        "tomb == 1".into(),
+                        format!("serving{i} == {}", call + 1),
+                        format!("callkey == {}", c.cm_key(st, &a)),
+                    ]);
+                    let own = g.en_cm(i, st, &a, false);
+                    g.violation("RECEPTION", and(&[base.clone(), format!("!{own}")]), false);
+                    reply_steps(&mut g, i, st, call, &a, and(&[base, own]), false, vec![]);
                 }
             }
         }
@@ -547,6 +740,29 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             let _ = writeln!(o, "int V{k}_{vi} = {x}; /* {} */", v.name);
         }
     }
+    for (x, sl) in c.layout.sub.iter().enumerate() {
+        let tpl = &c.templates[sl.t];
+        let tp = &spec.protocols[tpl.protocol];
+        if sl.key.2.abs() > LIMIT {
+            return Err(format!("subport `{}` key domain beyond ±{LIMIT}", tpl.name));
+        }
+        let _ = write!(
+            o,
+            "bit A{x} = 0; int K{x} = {}; byte S{x} = 0; /* side {} {}[{}] ({}) */",
+            sl.key.2, sl.side, tpl.name, x, tp.name
+        );
+        for (vi, w) in sl.vars.iter().enumerate() {
+            if w.2.abs() > LIMIT {
+                return Err(format!(
+                    "subport `{}` variable domain beyond ±{LIMIT}",
+                    tpl.name
+                ));
+            }
+            let _ = write!(o, " int W{x}_{vi} = {};", w.2);
+        }
+        o.push('\n');
+    }
+    o.push_str("int callkey = 0;\n");
     o.push_str("byte blocked0 = 0; byte blocked1 = 0; byte serving0 = 0; byte serving1 = 0;\n");
     o.push_str("bit bit0 = 0; bit bit1 = 0; byte phase = 0; byte effects = 0; byte crashes = 0; bit tomb = 0;\n");
     o.push_str("hidden byte probe;\n");
@@ -669,33 +885,32 @@ fn reply_steps(
     } else {
         base
     };
-    let recv = g.en(j, 0, m, a, false);
+    let recv = g.en_cm(j, m, a, false);
     let delivered = format!("({base} && blocked{j} == {})", call + 1);
     let dropped = format!("({base} && blocked{j} != {})", call + 1);
     let is_d = g.c.crash_side == Some(i);
     let tail = |extra: Vec<String>| {
         let mut v = extra;
-        v.push(format!("serving{i} = 0"));
+        v.push(format!("serving{i} = 0; callkey = 0"));
         if is_d {
             v.push("phase = 0; effects = 0".into());
         }
         v
     };
     let mut body = prefix.clone();
-    body.extend(g.fire(i, 0, m, a));
-    body.extend(g.fire(j, 0, m, a));
+    body.extend(g.fire_cm(i, m, a));
+    body.extend(g.fire_cm(j, m, a));
     body.push(format!("blocked{j} = 0"));
     g.step(and(&[delivered.clone(), recv.clone()]), tail(body), false);
     g.violation("RECEPTION", and(&[delivered, format!("!{recv}")]), false);
     let mut body = prefix;
-    body.extend(g.fire(i, 0, m, a));
+    body.extend(g.fire_cm(i, m, a));
     g.step(dropped, tail(body), false);
 }
 
 fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
     let c = g.c;
     let spec = g.spec;
-    let proto = &spec.protocols[c.protocol];
     let mut base = vec![format!("crashes < {}", c.restart.max_crashes)];
     if mode != RestartMode::Tombstone {
         base.push("tomb == 0".into());
@@ -737,7 +952,9 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
     match mode {
         RestartMode::Lossy => {
             let mut b = common.clone();
-            b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
+            b.push(format!(
+                "serving{d} = 0; phase = 0; effects = 0; callkey = 0"
+            ));
             with_notify(g, busy, b);
         }
         RestartMode::Warm | RestartMode::Cold | RestartMode::Tombstone => {
@@ -751,28 +968,36 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
             } else {
                 busy
             };
-            let reply = if mode == RestartMode::Tombstone {
-                c.stopped
-            } else {
-                c.restarted
-            };
-            match reply {
-                None => {
-                    let mut b = common.clone();
-                    b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
-                    with_notify(g, answer_guard, b);
-                }
-                Some(r) => {
-                    for (call, cm) in proto.messages.iter().enumerate() {
-                        if cm.transport != Transport::Call || g.eff_out(d, 0, call) {
-                            continue;
-                        }
-                        for a in g.tuples(d, 0, r) {
+            let calls: Vec<usize> = (0..c.chan.len())
+                .filter(|&cm| {
+                    c.cmsg(spec, cm)
+                        .is_some_and(|m| m.transport == Transport::Call)
+                        && !c.cm_out(spec, d, cm)
+                })
+                .collect();
+            for call in calls {
+                let on_call = and(&[answer_guard.clone(), format!("serving{d} == {}", call + 1)]);
+                let (rs, st) = c.cm_restart_replies(call);
+                let reply = if mode == RestartMode::Tombstone {
+                    st
+                } else {
+                    rs
+                };
+                match reply {
+                    None => {
+                        let mut b = common.clone();
+                        b.push(format!(
+                            "serving{d} = 0; phase = 0; effects = 0; callkey = 0"
+                        ));
+                        with_notify(g, on_call, b);
+                    }
+                    Some(r) => {
+                        for a in c.cm_tuples(r).to_vec() {
                             let on =
-                                and(&[answer_guard.clone(), format!("serving{d} == {}", call + 1)]);
-                            let own = g.en(d, 0, r, &a, reset);
+                                and(&[on_call.clone(), format!("callkey == {}", c.cm_key(r, &a))]);
+                            let own = g.en_cm(d, r, &a, reset);
                             g.violation("RECEPTION", and(&[on.clone(), format!("!{own}")]), true);
-                            let recv = g.en(j, 0, r, &a, false);
+                            let recv = g.en_cm(j, r, &a, false);
                             let delivered = and(&[
                                 on.clone(),
                                 own.clone(),
@@ -784,15 +1009,15 @@ fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
                                 true,
                             );
                             let mut b = common.clone();
-                            b.extend(g.fire(d, 0, r, &a));
-                            b.extend(g.fire(j, 0, r, &a));
-                            b.push(format!(
-                                "blocked{j} = 0; serving{d} = 0; phase = 0; effects = 0"
-                            ));
+                            b.extend(g.fire_cm(d, r, &a));
+                            b.extend(g.fire_cm(j, r, &a));
+                            b.push(format!("blocked{j} = 0; serving{d} = 0; phase = 0; effects = 0; callkey = 0"));
                             with_notify(g, and(&[delivered, recv]), b);
                             let mut b = common.clone();
-                            b.extend(g.fire(d, 0, r, &a));
-                            b.push(format!("serving{d} = 0; phase = 0; effects = 0"));
+                            b.extend(g.fire_cm(d, r, &a));
+                            b.push(format!(
+                                "serving{d} = 0; phase = 0; effects = 0; callkey = 0"
+                            ));
                             with_notify(
                                 g,
                                 and(&[on, own, format!("blocked{j} != {}", call + 1)]),
