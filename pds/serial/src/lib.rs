@@ -11,7 +11,7 @@
 //! personality.
 #![no_std]
 
-use channel::{Checked, CheckedHandler, NoObserver, Observer, ObserverCell, SaveArea};
+use channel::{Checked, CheckedHandler, NoObserver, Observer, ObserverCell, SaveArea, StartMode};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ns16550::Ns16550;
 
@@ -135,7 +135,14 @@ fn start<P: Platform, O: Observer>(
         report: home.report,
         report_capacity: persist::REPORT_BYTES,
     };
-    let p = Checked::persistent(platform, cell.init(observer), area, path == StartPath::Warm);
+    // The observer begins like the driver: where it was (warm), in its
+    // restart states (cold, tombstone, untrusted region), or fresh (first boot).
+    let mode = match path {
+        StartPath::Warm => StartMode::Restore,
+        StartPath::Fresh(persist::Untrusted::NoMagic) => StartMode::Fresh,
+        _ => StartMode::Restart,
+    };
+    let p = Checked::persistent(platform, cell.init(observer), area, mode);
     match Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR)) {
         Ok(mut h) => {
             let (init, zero) = (

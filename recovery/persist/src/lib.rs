@@ -407,7 +407,9 @@ impl<S: Persistent> DriverRegion<S> {
     }
 
     /// Zero the state and write a fresh header (keeping the epoch if the header
-    /// was intact, so clients see epochs only grow). Clears the in-flight slot.
+    /// was intact, so clients see epochs only grow). An intact in-flight slot
+    /// is kept: its caller must still be answered (with an error) even if the
+    /// start faults before it is, so only [`Self::retire_inflight`] clears it.
     /// The directive is Cold until [`Self::arm_warm`].
     pub fn format(&mut self) {
         let epoch = if self.header().intact() {
@@ -428,7 +430,9 @@ impl<S: Persistent> DriverRegion<S> {
         h.directive = Directive::Cold as u32;
         h.phase = PHASE_IDLE;
         h.state_crc = state_crc;
-        h.inflight = Inflight::default();
+        if h.inflight.message().is_none() {
+            h.inflight = Inflight::default();
+        }
         h.observer_len = 0;
         h.report_len = 0;
         h.deadline = 0;
@@ -474,6 +478,13 @@ impl<S: Persistent> DriverRegion<S> {
             h.inflight.crc = h.inflight.compute_crc();
         }
         h.phase = PHASE_BUSY;
+    }
+
+    /// The in-flight request has been answered (by a start, with an error):
+    /// forget it.
+    pub fn retire_inflight(&mut self) {
+        let h = self.header_mut();
+        h.inflight = Inflight::default();
     }
 
     /// Mark the region busy without retiring the in-flight request (a start,

@@ -131,6 +131,25 @@ pub trait Observer: 'static {
     fn restore_state(&mut self, words: &[u64]) -> bool {
         words.is_empty()
     }
+
+    /// The PD that owns these ports was restarted with its state discarded
+    /// (a cold or tombstone start): put every port in its protocol's restart
+    /// state (Tingu `restart state`), or its initial state if it has none.
+    fn restart(&mut self, now_ns: u64) {
+        let _ = now_ns;
+    }
+}
+
+/// How a PD's observer begins, given how the PD itself begins.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum StartMode {
+    /// First boot: every protocol in its initial state.
+    Fresh,
+    /// Warm restart: resume from the saved state.
+    Restore,
+    /// Cold or tombstone start: the PD's state was discarded, its peers'
+    /// was not: every protocol in its restart state.
+    Restart,
 }
 
 /// Where a PD's observer state lives between incarnations: raw pointers into
@@ -261,32 +280,39 @@ impl<P: Platform, O: Observer> Checked<P, O> {
     }
 
     /// Wrap `inner` with an observer whose state is kept in `area` (a
-    /// driver's persistent region). With `restore`, the observer first takes
-    /// the saved state (a warm restart: checking resumes where the previous
-    /// incarnation was); otherwise it starts fresh and overwrites the area.
+    /// driver's persistent region), beginning as `mode` says: on a warm
+    /// restart it takes the saved state (checking resumes where the previous
+    /// incarnation was); on a cold or tombstone start it enters the restart
+    /// states; on a first boot it starts fresh. The area is then overwritten.
     pub fn persistent(
         inner: P,
         observer: &'static RefCell<O>,
         area: SaveArea,
-        restore: bool,
+        mode: StartMode,
     ) -> Self {
         let c = Self {
             inner,
             observer,
             area: Some(area),
         };
-        let restored = restore
-            && match c.observer.try_borrow_mut() {
-                // SAFETY: the SaveArea contract.
-                Ok(mut o) => unsafe { area.saved() }.is_some_and(|w| o.restore_state(w)),
-                Err(_) => false,
-            };
-        if restore && !restored {
-            pd_core::pd_log!(
-                &c.inner,
-                "{}: saved protocol state unusable: observer starts fresh",
-                c.inner.pd_name()
-            );
+        let now = c.inner.now_ns();
+        if let Ok(mut o) = c.observer.try_borrow_mut() {
+            match mode {
+                StartMode::Fresh => {}
+                StartMode::Restart => o.restart(now),
+                StartMode::Restore => {
+                    // SAFETY: the SaveArea contract.
+                    let restored = unsafe { area.saved() }.is_some_and(|w| o.restore_state(w));
+                    if !restored {
+                        pd_core::pd_log!(
+                            &c.inner,
+                            "{}: saved protocol state unusable: observer takes its restart states",
+                            c.inner.pd_name()
+                        );
+                        o.restart(now);
+                    }
+                }
+            }
         }
         c.persist();
         c

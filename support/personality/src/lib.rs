@@ -62,6 +62,7 @@ pub struct Env<P: Platform, S: Persistent> {
     platform: P,
     region: DriverRegion<S>,
     recovered: bool,
+    path: StartPath,
 }
 
 impl<P: Platform, S: Persistent> Env<P, S> {
@@ -75,6 +76,19 @@ impl<P: Platform, S: Persistent> Env<P, S> {
     /// done must not be done again.
     pub fn recovered(&self) -> bool {
         self.recovered
+    }
+
+    /// How this incarnation started. After a cold start (anything but a first
+    /// boot or a warm restart) clients may still believe in sessions the
+    /// discarded state held: a driver answers them "restarted".
+    pub fn start_path(&self) -> StartPath {
+        self.path
+    }
+
+    /// Whether this incarnation is the system's first (the region was never
+    /// formatted): nothing can predate it.
+    pub fn first_boot(&self) -> bool {
+        self.path == StartPath::Fresh(persist::Untrusted::NoMagic)
     }
 
     /// The persistent state.
@@ -195,6 +209,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             platform,
             region,
             recovered: false,
+            path,
         };
         // Busy, but the in-flight request stays: it may have to be replayed.
         env.region.begin_start();
@@ -212,6 +227,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                         D::NAME
                     );
                     path_taken = StartPath::Cold;
+                    env.path = StartPath::Cold;
                     Self::cold(&mut env)
                 }
             },
@@ -251,6 +267,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                 env.platform
                     .reply_pending(inflight.map(|(ch, _)| ch), &reply);
                 replayed = u32::from(inflight.is_some());
+                env.region.retire_inflight();
                 env.region.end_request(false);
                 mode
             }

@@ -88,6 +88,9 @@ pub struct SerialState {
     pub total_tx: u64,
     /// Bytes ever received.
     pub total_rx: u64,
+    /// 1 after a cold start until the next `open`: a client may still hold a
+    /// session from before the restart; its `write`/`close` gets `restarted`.
+    pub session_lost: u64,
     /// Received bytes, a ring indexed by `total_rx`.
     pub rx: [u8; RX_RING],
 }
@@ -95,7 +98,7 @@ pub struct SerialState {
 // SAFETY: plain integers and bytes, no pointers.
 unsafe impl Persistent for SerialState {
     const NAME: &'static str = "serial-stream::SerialState";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// The serial stream driver over UART `U`.
@@ -133,7 +136,9 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     fn init(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
         let driver = Self::new(env, uart)?;
-        driver.inject(env, Site::Start, env.epoch());
+        let _ = driver.inject(env, Site::Start, env.epoch());
+        // Sessions held before a restart are gone; their owners must hear it.
+        env.state().session_lost = u64::from(!env.first_boot());
         driver.uart.init();
         Ok(driver)
     }
@@ -146,7 +151,7 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         }
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
         let driver = Self::new(env, uart)?;
-        driver.inject(env, Site::Start, env.epoch());
+        let _ = driver.inject(env, Site::Start, env.epoch());
         driver.uart.resume();
         Ok(driver)
     }
@@ -156,16 +161,23 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         match Request::decode(req) {
             Err(reason) => SerialError::Invalid(reason).encode(),
             Ok(Request::Open) => {
-                env.state().open = 1;
+                let st = env.state();
+                st.open = 1;
+                st.session_lost = 0;
                 Reply::Opened { epoch }.encode()
             }
             Ok(Request::Close) => {
-                env.state().open = 0;
+                let st = env.state();
+                if st.open == 0 && st.session_lost != 0 {
+                    return SerialError::Restarted { epoch }.encode();
+                }
+                st.open = 0;
                 Reply::Closed.encode()
             }
             Ok(Request::Write { seq, offset, len }) => match self.write(env, seq, offset, len) {
                 Ok(count) => Reply::Written { seq, count }.encode(),
                 Err(WriteError::Invalid(reason)) => SerialError::Invalid(reason).encode(),
+                Err(WriteError::SessionLost) => SerialError::Restarted { epoch }.encode(),
                 // Injected protocol bug: a `closed` reply to a write.
                 Err(WriteError::IllegalReply) => Reply::Closed.encode(),
             },
@@ -201,6 +213,8 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
 /// Why a write ends without `written`.
 enum WriteError {
     Invalid(InvalidReason),
+    /// The client's session was lost in a cold start.
+    SessionLost,
     /// Fault injection: answer with a reply the protocol forbids.
     IllegalReply,
 }
@@ -229,7 +243,11 @@ impl<U: Uart> SerialDriver<U> {
         {
             let st = env.state();
             if st.open == 0 {
-                return Err(InvalidReason::NotOpen.into());
+                return Err(if st.session_lost != 0 {
+                    WriteError::SessionLost
+                } else {
+                    InvalidReason::NotOpen.into()
+                });
             }
             if seq == st.done_seq {
                 // Already complete (a retry): acknowledge without output.
