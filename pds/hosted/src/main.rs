@@ -75,6 +75,7 @@ struct Opts {
     kinds: Vec<Kind>,
     out: Option<PathBuf>,
     timeout: Duration,
+    flags: u32,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -87,6 +88,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         kinds: Kind::ALL[..4].to_vec(),
         out: None,
         timeout: Duration::from_secs(120),
+        flags: 0,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -115,6 +117,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                     .collect::<Result<_, _>>()?
             }
             "-o" | "--out" => o.out = Some(PathBuf::from(val()?)),
+            "--probe-wrong-state" => o.flags |= pd_client::FLAG_PROBE_WRONG_STATE,
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -136,6 +139,7 @@ fn config_bytes(o: &Opts) -> Vec<u8> {
     pd_client::StreamConfig {
         frames: o.frames,
         seed: o.seed,
+        flags: o.flags,
         ..pd_client::StreamConfig::DEFAULT
     }
     .as_bytes()
