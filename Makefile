@@ -13,6 +13,10 @@
 #   make test-qemu    boot under a timeout, capture the serial log, check it
 #   make bench-qemu   boot under -icount and extract the restart phases
 #   make test-qemu-escalation   a crash loop: warm -> cold -> stop, clients told
+#   make test-qemu-protocol     protocol violations: an illegal reply, a client in the
+#                               wrong state, a livelock past a timeout state
+#   make bench-qemu-observers   what the protocol observers cost on seL4 (-icount):
+#                               one check in guest instructions, stream on/off
 #   make lint-sel4    clippy -D warnings on support/sel4 for the board and config
 #
 # Microkit conventions: MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG.
@@ -26,6 +30,8 @@ FRAMES ?= 1024
 FAULTS ?= 24
 FAULT_SEED ?= 1
 FAULT_KINDS ?= wild-write,null-read,panic,loop
+# Extra options for the stream configuration (e.g. --probe-wrong-state).
+CONFIG_FLAGS ?=
 # test-qemu: QEMU time limit (s) and what the log must show.
 QEMU_TIMEOUT ?= 300
 MIN_BYTES ?= 65536
@@ -73,11 +79,18 @@ SEL4_FLAGS = --release \
 	-Z build-std=core,alloc,compiler_builtins -Z build-std-features=compiler-builtins-mem \
 	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json
 SEL4_CARGO = $(SEL4_ENV) $(CARGO) build $(SEL4_FLAGS) --target-dir $(BUILD)/cargo $(SEL4_FEATURES)
+# Per-PD cargo features (measuring only), as <pd>/<feature> words, e.g.
+# PD_FEATURES="serial/unchecked client/unchecked": each PD build gets its own.
+PD_FEATURES ?=
+comma := ,
+space := $(subst ,, )
+pd_features = $(addprefix selfheal-pd-,$(filter $(addsuffix /%,$(1)),$(PD_FEATURES)))
+pd_feature_flag = $(if $(call pd_features,$(1)),--features $(subst $(space),$(comma),$(call pd_features,$(1))))
 ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
-.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation lint-sel4 \
+.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 \
 	demo test lint bench verify sdk-check clean help FORCE
 
 all: image
@@ -177,12 +190,12 @@ endef
 elfs: $(BUILD)/monitor.elf $(BUILD)/serial.elf $(BUILD)/client.elf
 
 $(BUILD)/serial.elf $(BUILD)/client.elf &: $(BUILD)/$(SEL4_ARCH)-sel4.json $(SEL4_RESET_CLI) FORCE | sdk-check
-	$(SEL4_CARGO) -p selfheal-pd-serial -p selfheal-pd-client
+	$(SEL4_CARGO) $(call pd_feature_flag,serial client) -p selfheal-pd-serial -p selfheal-pd-client
 	$(call install_elf,$(ELF_OUT)/serial.elf,$(BUILD)/serial.elf)
 	$(call install_elf,$(ELF_OUT)/client.elf,$(BUILD)/client.elf)
 
 $(BUILD)/monitor.elf: $(BUILD)/serial.elf $(BUILD)/client.elf FORCE | sdk-check
-	$(SEL4_CARGO) -p selfheal-pd-monitor
+	$(SEL4_CARGO) $(call pd_feature_flag,monitor) -p selfheal-pd-monitor
 	$(call install_elf,$(ELF_OUT)/monitor.elf,$(BUILD)/monitor.elf)
 
 # ---------------------------------------------------------------------------
@@ -206,7 +219,8 @@ else
 		--seed $(FAULT_SEED) --kinds $(FAULT_KINDS) -o $@
 endif
 $(BUILD)/stream_config.bin: FORCE | $(BUILD)
-	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) -o $@
+	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) \
+		$(CONFIG_FLAGS) -o $@
 
 image: $(IMAGE)
 $(IMAGE): elfs $(SYSTEM) regions | sdk-check
@@ -247,6 +261,39 @@ test-qemu-escalation: sdk-check
 		'the monitor reports the serial driver stopped' || true
 	$(SEL4_TOOLS) check-escalation $(ESC_BUILD)/test-qemu.log
 
+# Protocol observers on seL4 (issue 3), three images:
+#  reply:   the driver answers writes out of order at random points; its own
+#           observer traps it, the monitor prints the observer's report and
+#           restarts it warm; the stream stays exact;
+#  client:  the client writes before opening, around its own observer; the
+#           driver's observer refuses it, the driver is untouched;
+#  timeout: the driver livelocks (heartbeat moving) in the `busy [3s]` timeout
+#           state; the monitor acts on the deadline the observer publishes:
+#           cold start, the client is told `restarted` and resends.
+PROTO_BUILD = $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-protocol-$(1)
+PROTO_RUN = $(QEMU_SH) $(call PROTO_BUILD,$(1))/loader.img $(call PROTO_BUILD,$(1))/test-qemu.log \
+	$(QEMU_TIMEOUT) '$(DONE_REGEX)' || true
+LOG_CHECK = $(CARGO) run -q -p system-tests --bin log-check --
+test-qemu-protocol: sdk-check
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-protocol-reply FAULTS=6 \
+		FAULT_KINDS=illegal-reply,panic FAULT_SEED=5
+	$(call PROTO_RUN,reply)
+	$(LOG_CHECK) $(call PROTO_BUILD,reply)/test-qemu.log --min-bytes $(MIN_BYTES) --min-faults 6 \
+		--kinds protocol,panic --expect 'serial: protocol violation (own)' \
+		--expect 'monitor: serial report: own violation: Out Reply label 0x103' \
+		--expect 'monitor: serial report:   port client (SerialStream) on ch0: busy.writing'
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-protocol-client FAULTS=0 \
+		CONFIG_FLAGS=--probe-wrong-state
+	$(call PROTO_RUN,client)
+	$(LOG_CHECK) $(call PROTO_BUILD,client)/test-qemu.log --min-bytes $(MIN_BYTES) --max-faults 0 \
+		--expect "client: probe: a write before open was refused by the driver's observer" \
+		--expect 'serial: protocol violation (peer)'
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-protocol-timeout FAULTS=1 FAULT_KINDS=livelock
+	$(call PROTO_RUN,timeout)
+	$(LOG_CHECK) $(call PROTO_BUILD,timeout)/test-qemu.log --no-stream --decisions 'cold(timeout)' \
+		--expect 'protocol-timeout deadline-in=' --expect 'interrupted by a cold restart' \
+		--expect 'client: stream done'
+
 # Restart phases and throughput under -icount shift=0 (deterministic: virtual
 # time is instruction count). Two runs of the same PD images, built with the
 # glue's deferred log and raw-tick traces: without faults, then with FAULTS.
@@ -262,6 +309,26 @@ bench-qemu: sdk-check
 	$(CARGO) run -q -p system-tests --bin log-check -- $(BENCH_BUILD)/faulted.log \
 		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
 	$(SEL4_TOOLS) bench $(BENCH_BUILD)/clean.log $(BENCH_BUILD)/faulted.log | tee $(BENCH_BUILD)/report.txt
+
+# Protocol observers on seL4 (issue 3), under -icount shift=0, no faults:
+# the stream with every observer on and with every observer off (the PDs'
+# `unchecked` feature), and a short run whose serial driver measures one
+# check in place before its init (`check-cost`).
+OBS_BUILD = $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-observers-$(1)
+OBS_MAKE = $(MAKE) --no-print-directory image FAULTS=0 SEL4_FEATURES="--features selfheal-sel4/deferred-log"
+OBS_RUN = QEMU_ICOUNT=1 $(QEMU_SH) $(call OBS_BUILD,$(1))/loader.img $(call OBS_BUILD,$(1))/run.log \
+	$(QEMU_TIMEOUT) '$(DONE_REGEX)'
+bench-qemu-observers: sdk-check
+	$(OBS_MAKE) BUILD_SUFFIX=-observers-on
+	$(OBS_MAKE) BUILD_SUFFIX=-observers-off PD_FEATURES="serial/unchecked client/unchecked monitor/unchecked"
+	$(OBS_MAKE) BUILD_SUFFIX=-observers-cost PD_FEATURES=serial/check-cost FRAMES=64
+	$(call OBS_RUN,on)
+	$(call OBS_RUN,off)
+	$(call OBS_RUN,cost)
+	$(LOG_CHECK) $(call OBS_BUILD,on)/run.log --min-bytes $(MIN_BYTES) --max-faults 0
+	$(LOG_CHECK) $(call OBS_BUILD,off)/run.log --min-bytes $(MIN_BYTES) --max-faults 0
+	$(SEL4_TOOLS) observers $(call OBS_BUILD,on)/run.log $(call OBS_BUILD,off)/run.log \
+		$(call OBS_BUILD,cost)/run.log | tee $(call OBS_BUILD,cost)/report.txt
 
 clean:
 	rm -rf build

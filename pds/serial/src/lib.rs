@@ -11,6 +11,8 @@
 //! personality.
 #![no_std]
 
+pub mod check_cost;
+
 use channel::{Checked, CheckedHandler, NoObserver, Observer, ObserverCell, SaveArea, StartMode};
 use core::sync::atomic::{AtomicU64, Ordering};
 use ns16550::Ns16550;

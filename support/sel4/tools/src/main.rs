@@ -4,6 +4,7 @@
 //! sel4-tools plan-escalation -o FILE     the crash-loop plan of the hosted escalation test
 //! sel4-tools check-escalation LOG        warm x8 -> cold -> stop, client told, nothing hangs
 //! sel4-tools bench CLEAN_LOG FAULTED_LOG restart phases and stream throughput (icount runs)
+//! sel4-tools observers ON OFF COST       throughput observers on/off, cost of one check
 //! ```
 //!
 //! Logs are QEMU serial captures: diagnostic lines are the SO (0x0e) .. SI
@@ -19,7 +20,8 @@ fn main() -> ExitCode {
         ["plan-escalation", "-o", out] => plan_escalation(out),
         ["check-escalation", log] => check_escalation(log),
         ["bench", clean, faulted] => bench(clean, faulted),
-        _ => Err("usage: sel4-tools plan-escalation -o FILE | check-escalation LOG | bench CLEAN_LOG FAULTED_LOG".into()),
+        ["observers", on, off, cost] => observers(on, off, cost),
+        _ => Err("usage: sel4-tools plan-escalation -o FILE | check-escalation LOG | bench CLEAN_LOG FAULTED_LOG | observers ON_LOG OFF_LOG COST_LOG".into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -349,5 +351,53 @@ fn bench(clean: &str, faulted: &str) -> Result<(), String> {
             println!("  {:>9} ticks = {:>9} instructions  {n}", m, m * per_insn);
         }
     }
+    Ok(())
+}
+
+/// `check-cost: serial <n> checks: observer <t> <unit> (<ns> ns), baseline <t> <unit> (<ns> ns)`
+/// -> (checks, observer ns, baseline ns).
+fn parse_check_cost(d: &[String]) -> Option<(u64, u64, u64)> {
+    let l = d
+        .iter()
+        .find_map(|l| l.strip_prefix("check-cost: serial "))?;
+    let checks = l.split_whitespace().next()?.parse().ok()?;
+    let ns: Vec<u64> = l
+        .split('(')
+        .skip(1)
+        .filter_map(|p| p.split_whitespace().next()?.parse().ok())
+        .collect();
+    match ns[..] {
+        [obs, base] => Some((checks, obs, base)),
+        _ => None,
+    }
+}
+
+/// Three runs under `-icount shift=0`: the stream with every observer on,
+/// with every observer off, and a run whose serial driver measured one check
+/// in place before its `init` (`check-cost` line; kept apart so that the
+/// measurement does not count in the stream's time).
+fn observers(on: &str, off: &str, cost: &str) -> Result<(), String> {
+    let d = diags(cost)?;
+    let (checks, obs_ns, base_ns) = parse_check_cost(&d).ok_or(format!(
+        "{cost}: no \"check-cost: serial ...\" line (built with check-cost?)"
+    ))?;
+    let (Some((onb, onus)), Some((offb, offus))) = (parse_run(on)?.stream, parse_run(off)?.stream)
+    else {
+        return Err("a run did not finish its stream (no \"client: stream done\" line)".into());
+    };
+    println!("Under QEMU -icount shift=0 virtual time is instruction count: 1 ns = 1 instruction.");
+    println!(
+        "one check (serial observer, write/written after open; {checks} checks in place on seL4):"
+    );
+    println!(
+        "  gross {:.1} instructions, baseline loop (NoObserver) {:.1}, net {:.1} instructions per check",
+        obs_ns as f64 / checks as f64,
+        base_ns as f64 / checks as f64,
+        obs_ns.saturating_sub(base_ns) as f64 / checks as f64
+    );
+    println!(
+        "stream observers on: {onb} bytes in {onus} us; off: {offb} bytes in {offus} us; throughput on/off {:.3}",
+        (onb as f64 / onus as f64) / (offb as f64 / offus as f64)
+    );
     Ok(())
 }
