@@ -684,7 +684,11 @@ impl MonitorRegion {
     }
 
     /// Prepare a cold start at `epoch`: wipe the state, keep an intact
-    /// in-flight slot (so its caller gets an explicit error), drop anything else.
+    /// in-flight slot if the driver was busy (in a handler or a start) when
+    /// it faulted, so that its blocked caller gets an explicit error through
+    /// the driver's observer; drop anything else. An idle driver's slot holds
+    /// a request already answered: answering it again would move the
+    /// observer as if a caller had been waiting.
     pub fn prepare_cold(&mut self, epoch: u64) {
         self.prepare_reset(epoch, Directive::Cold);
     }
@@ -697,8 +701,8 @@ impl MonitorRegion {
     fn prepare_reset(&mut self, epoch: u64, d: Directive) {
         let old = self.header();
         let inflight = match old.inflight.message() {
-            Some(_) => old.inflight,
-            None => Inflight::default(),
+            Some(_) if old.phase != PHASE_IDLE => old.inflight,
+            _ => Inflight::default(),
         };
         // Wipe everything after the header: the state may be what failed.
         // SAFETY: STATE_OFFSET <= size checked in `new`.

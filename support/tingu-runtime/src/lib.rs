@@ -144,6 +144,11 @@ pub trait Protocol: 'static {
     const INITIAL: u16;
     /// Timers armed at creation.
     const INITIAL_TIMERS: &'static [TimerOp];
+    /// Leaf state after the owner restarted with its state discarded (the
+    /// protocol's `restart state`; the initial state if it has none).
+    const RESTART: u16 = Self::INITIAL;
+    /// Timers armed by such a restart.
+    const RESTART_TIMERS: &'static [TimerOp] = Self::INITIAL_TIMERS;
     /// Variables at creation.
     const INIT_VARS: Self::Vars;
     /// Whether the protocol declares variables (reports show them if so).
@@ -216,6 +221,21 @@ impl<P: Protocol> Port<P> {
             next_deadline: u64::MAX,
         };
         p.apply_timers(P::INITIAL_TIMERS, now);
+        p
+    }
+
+    /// A new instance in the restart state, at `now`: the owner of the port
+    /// was restarted with its state discarded (a cold or tombstone start) while
+    /// its peer kept its own. Variables take their initial values and no
+    /// timer survives, as in [`Self::new`]; the restart state's timers are armed.
+    pub fn restarted(now: u64) -> Self {
+        let mut p = Self {
+            state: P::RESTART,
+            vars: P::INIT_VARS,
+            deadlines: [0; MAX_TIMERS],
+            next_deadline: u64::MAX,
+        };
+        p.apply_timers(P::RESTART_TIMERS, now);
         p
     }
 

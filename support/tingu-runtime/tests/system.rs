@@ -214,11 +214,18 @@ fn error_replies() {
         (Ok(()), Ok(()))
     );
     assert_eq!(o.client().state_name(), "closed");
-    // A restarted driver's fresh observer accepts the error reply to the
-    // request that was in flight.
+    // After a cold start the driver's observer (in its restart state)
+    // accepts the error reply to the request that was in flight; a first
+    // boot's observer (in `closed`) has nothing in flight to answer.
+    let mut restarted = driver();
+    Observer::restart(&mut restarted, 0);
+    assert_eq!(restarted.client().state_name(), "reset");
+    let r = restarted.check(&ev(CLIENT, Dir::Out, Kind::Reply, rs), 0);
+    assert_eq!(r, Ok(()));
+    assert_eq!(restarted.client().state_name(), "closed");
     let mut fresh = driver();
     let r = fresh.check(&ev(CLIENT, Dir::Out, Kind::Reply, rs), 0);
-    assert_eq!(r, Ok(()));
+    assert_eq!(r.map_err(|v| v.reason), Err(Reason::NotAllowed));
     // stopped: every later request is answered with stopped, and only that.
     let st = SerialError::Stopped { epoch: 3 }.encode();
     assert_eq!(serve(&mut o, Request::Open, st, 6), (Ok(()), Ok(())));
@@ -472,4 +479,67 @@ fn an_observer_carried_across_a_warm_restart_accepts_the_replayed_reply() {
     assert!(restored.restore(&saved));
     assert_eq!(restored.check(&done, 3), Ok(()));
     assert_eq!(restored.client().state_name(), "open");
+}
+
+/// Finding F1's fix, on the observer: after a cold or tombstone start the
+/// driver's observer is in `reset`, where the stale session's `write` (or
+/// `close`) is accepted and answered `restarted` (or `stopped`); then
+/// `closed` refuses `write` as a first boot does, and `open` starts anew.
+/// Timers start afresh (the restart state's request is timed), the monitor
+/// port enters its own restart state (its initial one), and the client's
+/// mirror ports start fresh.
+#[test]
+fn after_a_restart_a_stale_session_is_answered_restarted() {
+    let mut o = driver();
+    let _ = serve(
+        &mut o,
+        Request::Open,
+        Reply::Opened { epoch: 1 }.encode(),
+        0,
+    );
+    assert_eq!(o.client().state_name(), "open");
+    Observer::restart(&mut o, 100);
+    assert_eq!(o.client().state_name(), "reset");
+    assert_eq!(o.client().deadline(), None);
+    assert_eq!(o.monitor().state_name(), "serving");
+    let write = |seq| Request::Write {
+        seq,
+        offset: 0,
+        len: 1,
+    };
+    let req = o.check(&ev(CLIENT, Dir::In, Kind::Call, write(1).encode()), 200);
+    assert_eq!(req, Ok(()));
+    assert_eq!(o.client().state_name(), "reset_request");
+    assert_eq!(o.client().deadline(), Some(200 + 3_000_000_000));
+    let rs = SerialError::Restarted { epoch: 2 }.encode();
+    assert_eq!(o.check(&ev(CLIENT, Dir::Out, Kind::Reply, rs), 300), Ok(()));
+    assert_eq!(o.client().state_name(), "closed");
+    let r = o.check(&ev(CLIENT, Dir::In, Kind::Call, write(2).encode()), 400);
+    assert_eq!(r.map_err(|v| v.reason), Err(Reason::NotAllowed));
+    assert_eq!(
+        serve(
+            &mut o,
+            Request::Open,
+            Reply::Opened { epoch: 2 }.encode(),
+            500
+        ),
+        (Ok(()), Ok(()))
+    );
+    // A tombstone: `stopped` from the restart state, then only `stopped`.
+    let mut o = driver();
+    Observer::restart(&mut o, 0);
+    let st = SerialError::Stopped { epoch: 3 }.encode();
+    assert_eq!(serve(&mut o, Request::Close, st, 1), (Ok(()), Ok(())));
+    assert_eq!(o.client().state_name(), "dead");
+    // The client's observer: its mirror port starts fresh.
+    let mut c = SerialClientObserver::<16>::new(
+        SerialClientChannels {
+            serial: Channel::of(CLIENT),
+            monitor: Channel::of(MONITOR),
+        },
+        0,
+    )
+    .expect("distinct");
+    Observer::restart(&mut c, 0);
+    assert_eq!(c.serial().state_name(), "closed");
 }

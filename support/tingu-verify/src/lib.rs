@@ -1,8 +1,9 @@
 //! Why this crate exists: the protocol model checker lives in `tingu::verify`
 //! (so that `tingu verify` is a subcommand of the one `tingu` tool); this
 //! crate holds what proves it right: the fixtures (`fixtures/`: a protocol
-//! that survives every restart, a deadlocking pair, a non-realizable
-//! dependency, a missing reception, dynamic subports, and restart models
+//! that survives every restart, a session protocol with a restart state and
+//! without one, a deadlocking pair, a non-realizable dependency, a missing
+//! reception, dynamic subports, and restart models
 //! that lose or duplicate a request), the expected verdict of each, the cross-check with
 //! Spin on every fixture, and the conformance tests that drive the real
 //! serial driver on the hosted runtime with message sequences generated from
@@ -88,6 +89,28 @@ pub fn fixtures() -> Vec<Fixture> {
             violated: &["exactly-once"],
         },
         Fixture {
+            name: "session with a restart state",
+            input: spec("session.tingu"),
+            options: Options::default(),
+            violated: &[],
+        },
+        Fixture {
+            name: "session with a restart state, warm restarts only",
+            input: spec("session.tingu"),
+            options: opts(|o| o.restart.modes = vec![RestartMode::Warm]),
+            // `reset` and `stale` are entered only through a cold or
+            // tombstone start, `dead` only through a tombstone.
+            violated: &["reachability"],
+        },
+        Fixture {
+            name: "session without a restart state",
+            input: spec("session-no-restart.tingu"),
+            options: Options::default(),
+            // After a cold or tombstone start while the client holds a
+            // session, the driver's side (in `idle`) refuses its next request.
+            violated: &["reception"],
+        },
+        Fixture {
             name: "deadlocking pair",
             input: spec("deadlock.tingu"),
             options: Options::default(),
@@ -125,16 +148,16 @@ pub fn fixtures() -> Vec<Fixture> {
             name: "shipped system",
             input: Input::System(repo().join("system.xml")),
             options: Options::default(),
-            // Known finding F1 (docs/verification.md): after a cold or
-            // tombstone restart while the client holds a session, the
-            // driver's fresh observer refuses the client's next request.
-            violated: &["reception"],
+            // Finding F1 (docs/verification.md) is fixed by `SerialStream`'s
+            // restart state: every property holds.
+            violated: &[],
         },
         Fixture {
             name: "shipped system, warm restarts only",
             input: Input::System(repo().join("system.xml")),
             options: opts(|o| o.restart.modes = vec![RestartMode::Warm]),
-            // `dead` is entered only through a tombstone.
+            // `reset` and `reset_request` are entered only through a cold or
+            // tombstone start, `dead` only through a tombstone.
             violated: &["reachability"],
         },
     ]

@@ -123,13 +123,14 @@ fn the_real_serial_driver_conforms_to_its_protocol() {
     script.extend(cover);
     script.extend(conformance::random_walk(proto, &mut rng, 400, 1_000));
     let mut total = Checker::new(proto);
-    let mut fresh_observer_replies = std::collections::BTreeSet::new();
-    // (A tombstone run is `finding_f2_...` below.)
+    let mut restart_state_replies = std::collections::BTreeSet::new();
     let runs = [
         (Board::QemuVirtAarch64, Faults::None),
         (Board::X86_64Generic, Faults::None),
         (Board::QemuVirtAarch64, Faults::Cold),
         (Board::X86_64Generic, Faults::Cold),
+        (Board::QemuVirtAarch64, Faults::Tombstone),
+        (Board::X86_64Generic, Faults::Tombstone),
     ];
     for (board, faults) in runs {
         let (replies, console) = play(board, &script, plan(faults));
@@ -179,20 +180,20 @@ fn the_real_serial_driver_conforms_to_its_protocol() {
             peer, refused,
             "{board} {faults:?}: every refusal is the observer's"
         );
-        // After a cold or tombstone start the driver's observer is fresh: it
-        // sent the error reply from its initial state (`closed`), while the
-        // client's side (which the checker replays) went from `busy`. (The
-        // monitor logs its decision before it restarts the driver.)
+        // After a cold or tombstone start the driver's observer begins in its
+        // restart state (`reset`): it sent the error reply from there, while
+        // the client's side (which the checker replays) went from `busy`.
+        // (The monitor logs its decision before it restarts the driver.)
         let decided = |d: &str| log.decisions.iter().any(|(_, x)| x == d);
         match faults {
             Faults::None => assert!(log.decisions.is_empty(), "{board}: {:?}", log.decisions),
             Faults::Cold => {
                 assert!(decided("cold(budget)"), "{board}: {:?}", log.decisions);
-                fresh_observer_replies.insert("closed: !restarted");
+                restart_state_replies.insert("reset: !restarted");
             }
             Faults::Tombstone => {
                 assert!(decided("stop"), "{board}: {:?}", log.decisions);
-                fresh_observer_replies.insert("closed: !stopped");
+                restart_state_replies.insert("reset: !stopped");
             }
         }
         total.taken.extend(c.taken);
@@ -202,11 +203,11 @@ fn the_real_serial_driver_conforms_to_its_protocol() {
     let (covered, declared, missing) = total.declared_coverage();
     let missing: Vec<String> = missing
         .into_iter()
-        .filter(|m| !fresh_observer_replies.contains(m.as_str()))
+        .filter(|m| !restart_state_replies.contains(m.as_str()))
         .collect();
-    let covered = covered + fresh_observer_replies.len();
+    let covered = covered + restart_state_replies.len();
     eprintln!(
-        "conformance SerialStream: {} requests per run ({} cover + {} random + 2; {} legal, {} out of state, {} malformed), {} runs (no fault and cold, on both boards)",
+        "conformance SerialStream: {} requests per run ({} cover + {} random + 2; {} legal, {} out of state, {} malformed), {} runs (no fault, cold and tombstone, on both boards)",
         script.len(),
         covered_by_cover,
         script.len() - covered_by_cover - 2,
@@ -222,21 +223,23 @@ fn the_real_serial_driver_conforms_to_its_protocol() {
     for m in &missing {
         eprintln!("  not covered: {m}");
     }
-    // Every transition is covered but the tombstone's (`stopped`, `dead`:
-    // see finding F2 below) and `invalid` to `open` and `close`, which the
-    // protocol allows but the driver never sends (a malformed open or close
-    // never reaches it: its observer refuses it first).
+    // Every transition is covered but those of the restart state the
+    // checker (replaying the client's view) cannot see: a stale session's
+    // request after a restart while idle (`reset: ?write`, `reset_request:
+    // !restarted`: `finding_f1_fixed_...` below), and `invalid` to `open`
+    // and `close`, which the protocol allows but the driver never sends (a
+    // malformed open or close never reaches it: its observer refuses it
+    // first).
     assert_eq!(
         missing,
         [
-            "closed: !stopped",
-            "busy: !stopped",
+            "reset: ?open",
+            "reset: ?write",
+            "reset: ?close",
+            "reset_request: !restarted",
+            "reset_request: !stopped",
             "busy.opening: !invalid",
-            "busy.closing: !invalid",
-            "dead: ?open",
-            "dead: ?write",
-            "dead: ?close",
-            "dead_request: !stopped"
+            "busy.closing: !invalid"
         ],
         "coverage changed"
     );
@@ -246,16 +249,14 @@ fn the_real_serial_driver_conforms_to_its_protocol() {
     );
 }
 
-/// Finding F2 (docs/verification.md): when a cold start faults in `init`, its
-/// `format()` has already wiped the in-flight slot; the tombstone that
-/// follows answers the blocked caller `stopped` with `reply_pending(None,
-/// ..)`, which its observer never sees. The client's protocol is in `dead`
-/// (every request answered `stopped`), the driver's observer still in
-/// `closed`: the client's next `write` or `close` is refused (0xfffe) instead
-/// of answered `stopped`. When this is fixed, this test fails: then add the
-/// tombstone run to the conformance test above.
+/// Finding F2 (docs/verification.md), fixed: when a cold start faults in
+/// `init`, the in-flight slot survives (`format()` keeps it, the monitor's
+/// `prepare_tombstone` too), so the tombstone that follows answers the
+/// blocked caller `stopped` through the channel layer, and the driver's
+/// observer (in its restart state) sees it and goes to `dead`, as the
+/// client's does. Every later request is answered `stopped`, none refused.
 #[test]
-fn finding_f2_after_a_tombstone_the_drivers_observer_never_saw_its_stopped_reply() {
+fn finding_f2_fixed_after_a_tombstone_every_request_is_answered_stopped() {
     let compiled = serial_protocol();
     let (_, proto) = compiled
         .spec
@@ -265,13 +266,14 @@ fn finding_f2_after_a_tombstone_the_drivers_observer_never_saw_its_stopped_reply
     let script = vec![
         w(1, vec![]),           // open
         w(2, vec![1, 0, 4000]), // write: faults 9 times, cold start faults: stop
-        w(2, vec![2, 0, 16]),   // write, in `dead` for the client
-        w(3, vec![]),           // close, in `dead` for the client
-        w(1, vec![]),           // open: `closed` has it, so it reaches the tombstone
-        w(2, vec![3, 0, 16]),   // now both sides agree (`dead`)
+        w(2, vec![2, 0, 16]),   // write, in `dead`
+        w(3, vec![]),           // close, in `dead`
+        w(1, vec![]),           // open, in `dead`
+        w(2, vec![3, 0, 16]),   // write, in `dead`
     ];
     let (replies, console) = play(Board::X86_64Generic, &script, plan(Faults::Tombstone));
-    let log = MonitorLog::parse(&split(&console).diags);
+    let diags = split(&console).diags;
+    let log = MonitorLog::parse(&diags);
     assert_eq!(
         log.decisions.last().map(|(_, d)| d.as_str()),
         Some("stop"),
@@ -283,60 +285,59 @@ fn finding_f2_after_a_tombstone_the_drivers_observer_never_saw_its_stopped_reply
     let stopped = proto.messages[stopped].label;
     assert_eq!(
         labels,
-        [
-            0x101,
-            stopped,
-            conformance::REFUSED,
-            conformance::REFUSED,
-            stopped,
-            stopped
-        ],
+        [0x101, stopped, stopped, stopped, stopped, stopped],
         "{replies:?}"
     );
-    // The checker, replaying the protocol, flags the first refusal (after
-    // it, the two sides disagree on the state).
+    assert!(
+        !diags.iter().any(|l| l.contains("protocol violation")),
+        "{diags:#?}"
+    );
+    // The checker, replaying the protocol, agrees with every reply.
     let mut c = Checker::new(proto);
     for (n, ((req, _), reply)) in script.iter().zip(&replies).enumerate() {
         c.step(n, req, reply);
     }
-    assert!(
-        c.failures
-            .first()
-            .is_some_and(|f| f.starts_with("#2: reply Wire { label: 65534")),
-        "{:?}",
-        c.failures
-    );
+    assert!(c.failures.is_empty(), "{}", c.failures.join("\n"));
 }
 
-/// Finding F1 (docs/verification.md), found by the model checker, reproduced
-/// on the real system: the client has a session and no request in flight; the
-/// driver's persistent region goes bad and the driver dies; the monitor
-/// cold-starts it (`cold(region)`), nobody tells the client, and the driver's
-/// fresh observer (in `closed`) refuses the client's next `write`. When this
-/// is fixed, this test fails: then require the model checker's verdict on
-/// `system.xml` to be clean.
+/// Finding F1 (docs/verification.md), found by the model checker, fixed by
+/// `SerialStream`'s restart state: the client has a session and no request
+/// in flight; the driver's persistent region goes bad and the driver dies;
+/// the monitor cold-starts it (`cold(region)`). The driver's observer begins
+/// in `reset` and the driver knows sessions were lost, so the client's next
+/// `write` is answered `restarted` (not refused); then `open` starts a new
+/// session, and writes work again. The checker, replaying the client's view
+/// of the protocol, accepts every reply.
 #[test]
-fn finding_f1_a_cold_start_while_idle_loses_the_session_silently() {
+fn finding_f1_fixed_a_cold_start_while_idle_answers_the_stale_session_restarted() {
     const WAIT: u64 = u64::MAX; // pd_conformance::WAIT
+    let compiled = serial_protocol();
+    let (_, proto) = compiled
+        .spec
+        .protocol("SerialStream")
+        .expect("SerialStream");
     let w = |label: u64, words: Vec<u64>| (Wire { label, words }, Intent::Legal);
     let script = vec![
-        w(1, vec![]),        // open
-        w(2, vec![1, 0, 8]), // write
-        w(WAIT, vec![]),     // the test restarts the driver cold here
-        w(2, vec![2, 8, 8]), // write: refused by the fresh observer
-        w(1, vec![]),        // open: accepted (the observer is in `closed`)
+        w(1, vec![]),         // open
+        w(2, vec![1, 0, 8]),  // write
+        w(WAIT, vec![]),      // the test restarts the driver cold here
+        w(2, vec![2, 8, 8]),  // write: the session is gone: `restarted`
+        w(1, vec![]),         // open: a new session
+        w(2, vec![3, 16, 8]), // write: works
     ];
     let sys = launch(Board::QemuVirtAarch64, &script, plan(Faults::None));
     system_tests::launch::run_until(&sys, Duration::from_secs(60), |d| {
         d.iter()
             .any(|l| l.starts_with("conformance: waiting at request 2"))
     });
-    // Corrupt the driver's persistent region (its magic) and kill it while it
-    // is idle: the monitor finds the region untrusted and starts it cold.
+    // Corrupt the driver's persistent region (a header field, so that the
+    // header's crc fails: a corrupted region, not a never-formatted one,
+    // which would be a first boot) and kill it while it is idle: the
+    // monitor finds the region untrusted and starts it cold.
     let region = sys.region("serial_persistent").expect("persistent region");
-    let magic = region.read(0, 8);
-    let bad: Vec<u8> = magic.iter().map(|b| !b).collect();
-    assert!(region.write(0, &bad));
+    let layout = region.read(8, 8);
+    let bad: Vec<u8> = layout.iter().map(|b| !b).collect();
+    assert!(region.write(8, &bad));
     let before = sys.stats("serial").expect("serial");
     let pid = before.pid.expect("serial runs");
     // SAFETY: kill(2) on the driver's process, which this test's system
@@ -359,7 +360,8 @@ fn finding_f1_a_cold_start_while_idle_loses_the_session_silently() {
     drop(sys);
     let replies = conformance::decode_replies(&words, script.len());
     let labels: Vec<u64> = replies.iter().map(|r| r.label).collect();
-    let log = MonitorLog::parse(&split(&console).diags);
+    let diags = split(&console).diags;
+    let log = MonitorLog::parse(&diags);
     assert_eq!(
         log.decisions
             .iter()
@@ -369,12 +371,26 @@ fn finding_f1_a_cold_start_while_idle_loses_the_session_silently() {
         "{:?}",
         log
     );
-    // opened, written, (wait), REFUSED, opened: the session was lost silently.
+    let (restarted, _) = proto.message("restarted").expect("restarted");
+    let restarted = proto.messages[restarted].label;
+    assert_eq!(restarted, 0x1f0);
+    // opened, written, (wait), restarted, opened, written: never silent.
     assert_eq!(
         labels,
-        [0x101, 0x102, 0, conformance::REFUSED, 0x101],
-        "{replies:?}"
+        [0x101, 0x102, 0, restarted, 0x101, 0x102],
+        "{replies:?}\n{diags:#?}"
     );
+    assert!(
+        !diags.iter().any(|l| l.contains("protocol violation")),
+        "{diags:#?}"
+    );
+    let mut c = Checker::new(proto);
+    for (n, ((req, _), reply)) in script.iter().zip(&replies).enumerate() {
+        if req.label != WAIT {
+            c.step(n, req, reply);
+        }
+    }
+    assert!(c.failures.is_empty(), "{}", c.failures.join("\n"));
 }
 
 extern "C" {

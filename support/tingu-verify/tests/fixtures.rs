@@ -188,27 +188,11 @@ fn the_shipped_system_binds_three_channels_and_restarts_only_the_driver() {
     );
     let serial = &r.checked[0];
     assert_eq!(serial.composition.crash_side, Some(0));
-    assert!(serial.holds("progress") && serial.holds("exactly-once") && serial.holds("deadlock"));
-    // Known finding F1: a cold or tombstone restart while the client holds a
-    // session (no request in flight) resets the driver's observer, which then
-    // refuses the client's next request.
-    let rec = serial.findings("reception");
-    assert!(!rec.is_empty());
-    for f in &rec {
-        assert!(
-            f.message.contains("not allowed in `closed`"),
-            "{}",
-            f.message
-        );
-        let t = f.trace.as_ref().expect("trace");
-        assert!(t.steps.iter().any(|(k, _)| matches!(
-            k,
-            StepKind::Crash {
-                mode: tingu::verify::RestartMode::Cold | tingu::verify::RestartMode::Tombstone,
-                ..
-            }
-        )));
-    }
+    // Finding F1 is fixed: after a cold or tombstone restart while the client
+    // holds a session, the driver's observer begins in `reset`, which answers
+    // the client's next request `restarted` (or `stopped`).
+    assert!(serial.ok(), "{:?}", serial.exploration.findings);
+    assert!(!serial.composition.stale.is_empty());
     // The lifecycle channel: every restart notifies `ready`.
     let lc = &r.checked[1];
     assert!(lc.composition.restart_notify.is_some());
@@ -260,4 +244,50 @@ fn more_crashes_mean_more_states_and_zero_crashes_no_restart_steps() {
     };
     let (s0, s1, s2, s3) = (spec(0), spec(1), spec(2), spec(3));
     assert!(s0 < s1 && s1 < s2 && s2 < s3, "{s0} {s1} {s2} {s3}");
+}
+
+/// Finding F1 in miniature: without a restart state, a cold or tombstone
+/// start while the client is idle in a session makes the driver's side
+/// refuse the client's next request; with one, it is answered.
+#[test]
+fn without_a_restart_state_a_restart_while_idle_loses_the_session() {
+    let (_, r) = run(&fixture("session without a restart state")).expect("verify");
+    let rec = r.checked[0].findings("reception");
+    assert!(!rec.is_empty());
+    for f in &rec {
+        assert!(f.message.contains("not allowed in `idle`"), "{}", f.message);
+        let t = f.trace.as_ref().expect("trace");
+        assert!(t.steps.iter().any(|(k, _)| matches!(
+            k,
+            StepKind::Crash {
+                mode: tingu::verify::RestartMode::Cold | tingu::verify::RestartMode::Tombstone,
+                answered: None,
+                ..
+            }
+        )));
+    }
+    let (_, r) = run(&fixture("session with a restart state")).expect("verify");
+    assert!(r.checked[0].ok(), "{:?}", r.checked[0].exploration.findings);
+}
+
+/// States entered only through a restart are expected on the side that
+/// restarts (and reported if no restart reaches them), never on the other.
+#[test]
+fn restart_states_are_expected_only_on_the_side_that_restarts() {
+    let (_, r) = run(&fixture("session with a restart state, warm restarts only")).expect("verify");
+    let ch = &r.checked[0];
+    let mut unreached = ch.exploration.unreached.clone();
+    unreached.sort();
+    let want: Vec<(usize, String)> = [
+        (0, "dead"),
+        (0, "dying"),
+        (0, "reset"),
+        (0, "stale"),
+        (1, "dead"),
+        (1, "dying"),
+    ]
+    .iter()
+    .map(|&(s, n)| (s, n.to_string()))
+    .collect();
+    assert_eq!(unreached, want);
 }

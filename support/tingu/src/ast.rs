@@ -149,6 +149,8 @@ pub struct StateDecl {
     pub initial: bool,
     /// `final` modifier.
     pub is_final: bool,
+    /// `restart` modifier (with its span).
+    pub restart: Option<Span>,
     /// Timeout, in nanoseconds.
     pub timeout: Option<(u64, Span)>,
     /// Inner states.

@@ -691,6 +691,7 @@ impl<'s> Checker<'s> {
             names: HashMap::new(),
             decls: Vec::new(),
             initial: Vec::new(),
+            restarts: Vec::new(),
         };
         let mut proto = Protocol {
             name: p.name.name.clone(),
@@ -699,6 +700,9 @@ impl<'s> Checker<'s> {
             states: Vec::new(),
             initial: 0,
             initial_timers: Vec::new(),
+            restart: None,
+            restart_leaf: 0,
+            restart_timers: Vec::new(),
             timer_slots: 0,
             declared: Vec::new(),
             transitions: Vec::new(),
@@ -752,6 +756,33 @@ impl<'s> Checker<'s> {
                 Some(*first)
             }
         };
+        let restart = match b.restarts.as_slice() {
+            [] => None,
+            [(one, _), rest @ ..] => {
+                for (r, span) in rest {
+                    let d = Diag::error(
+                        *span,
+                        format!(
+                            "a second restart state `{}` (already `{}`; a protocol has at most one)",
+                            b.states[*r].name, b.states[*one].name
+                        ),
+                    );
+                    self.diags.push(d);
+                }
+                if p.key.is_some() {
+                    if let Some((_, span)) = b.restarts.first() {
+                        self.err(
+                            *span,
+                            format!(
+                                "subport protocol `{}` cannot have a restart state (a restart discards every subport instance)",
+                                p.name.name
+                            ),
+                        );
+                    }
+                }
+                Some(*one)
+            }
+        };
         proto.states = b.states.clone();
         // Transitions as declared.
         self.local = local;
@@ -766,21 +797,10 @@ impl<'s> Checker<'s> {
         if let Some(init) = top_initial {
             let initial = enter(&proto.states, init);
             proto.initial = initial;
-            let mut ops = Vec::new();
-            let mut s = Some(initial);
-            let mut path = Vec::new();
-            while let Some(x) = s {
-                path.push(x);
-                s = proto.states[x].parent;
-            }
-            for &x in path.iter().rev() {
-                if let (Some(ns), Some(slot)) =
-                    (proto.states[x].timeout_ns, proto.states[x].timer_slot)
-                {
-                    ops.push(TimerOp::Arm { slot, ns });
-                }
-            }
-            proto.initial_timers = ops;
+            proto.initial_timers = entry_timers(&proto.states, initial);
+            proto.restart = restart;
+            proto.restart_leaf = restart.map_or(initial, |r| enter(&proto.states, r));
+            proto.restart_timers = entry_timers(&proto.states, proto.restart_leaf);
             proto.timer_slots = proto
                 .states
                 .iter()
@@ -859,6 +879,19 @@ impl<'s> Checker<'s> {
                 s.name.span,
                 format!("state `{}` cannot be both initial and final", s.name.name),
             );
+        }
+        if let Some(span) = s.restart {
+            if s.is_final {
+                self.err(
+                    span,
+                    format!(
+                        "state `{}` cannot be both restart and final (a restarted port would accept nothing)",
+                        s.name.name
+                    ),
+                );
+            } else {
+                b.restarts.push((id, span));
+            }
         }
         b.states.push(State {
             name: s.name.name.clone(),
@@ -1317,33 +1350,21 @@ impl<'s> Checker<'s> {
     // ---------------- whole-protocol rules ----------------
 
     fn reachability(&mut self, p: &Protocol) {
-        let mut seen = vec![false; p.states.len()];
-        let mut work = vec![p.initial];
-        while let Some(s) = work.pop() {
-            if std::mem::replace(&mut seen[s], true) {
-                continue;
-            }
-            for t in p.transitions_from(s) {
-                work.push(t.to);
-            }
-        }
-        // A super-state is reachable if one of its leaves is.
-        for s in (0..p.states.len()).rev() {
-            if seen[s] {
-                if let Some(par) = p.states[s].parent {
-                    seen[par] = true;
-                }
-            }
-        }
+        // A restart state is entered by a restart, not by a transition.
+        let seen = p.reachable_from(&[p.initial, p.restart_leaf]);
+        let from = match p.restart {
+            Some(r) => format!(
+                "the initial state `{}` or the restart state `{}`",
+                p.states[p.initial].name, p.states[r].name
+            ),
+            None => format!("the initial state `{}`", p.states[p.initial].name),
+        };
         for (i, st) in p.states.iter().enumerate() {
             let parent_reached = st.parent.is_none_or(|q| seen[q]);
             if !seen[i] && parent_reached {
                 self.err(
                     st.span,
-                    format!(
-                        "state `{}` is unreachable from the initial state `{}`",
-                        st.name, p.states[p.initial].name
-                    ),
+                    format!("state `{}` is unreachable from {from}", st.name),
                 );
             }
         }
@@ -1584,6 +1605,8 @@ struct Behaviour {
     names: HashMap<String, StateId>,
     decls: Vec<(StateId, ast::TransitionDecl)>,
     initial: Vec<bool>,
+    /// States marked `restart`, with the modifier's span.
+    restarts: Vec<(StateId, Span)>,
 }
 
 impl Behaviour {
@@ -1597,6 +1620,24 @@ impl Behaviour {
     fn is_initial(&self, id: StateId) -> bool {
         self.initial.get(id).copied().unwrap_or(false)
     }
+}
+
+/// Timers armed when `leaf` is entered from outside every state (at
+/// creation or by a restart): the timed states on its path, outermost first.
+fn entry_timers(states: &[State], leaf: StateId) -> Vec<TimerOp> {
+    let mut path = Vec::new();
+    let mut s = Some(leaf);
+    while let Some(x) = s {
+        path.push(x);
+        s = states[x].parent;
+    }
+    path.iter()
+        .rev()
+        .filter_map(|&x| match (states[x].timeout_ns, states[x].timer_slot) {
+            (Some(ns), Some(slot)) => Some(TimerOp::Arm { slot, ns }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The leaf entered when `s` is entered.

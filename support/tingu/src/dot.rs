@@ -1,7 +1,9 @@
 //! Graphviz backend: one statechart per protocol.
 //!
 //! Super-states are clusters, leaves are rounded boxes, final states double
-//! circles, initial states are marked by an arrow from a dot, timeouts are
+//! circles, initial states are marked by an arrow from a dot, the restart
+//! state is drawn dashed and marked by a dashed arrow labelled `restart` from a
+//! hollow dot, timeouts are
 //! shown as `[5s]` after the state name, and transition labels are written as
 //! in the source (`?sleep(level) [level > D0] / power_level = level`).
 //! [`svg`] runs `dot` when it is installed.
@@ -75,6 +77,23 @@ pub fn protocol(p: &Protocol) -> String {
         let _ = writeln!(w, "  init [shape=point, width=0.15];");
         edge(&mut w, p, None, t, "", "init");
     }
+    // Restart marker: where a restart with the state discarded begins.
+    if let Some(r) = p.restart {
+        let _ = writeln!(
+            w,
+            "  restart [shape=circle, label=\"\", width=0.15, style=dashed];"
+        );
+        let mut attrs = vec!["style=dashed".to_string(), "label=\"restart\"".to_string()];
+        if !p.states[r].is_leaf() {
+            attrs.push(format!("lhead=cluster_{r}"));
+        }
+        let _ = writeln!(
+            w,
+            "  restart -> {} [{}];",
+            node_id(anchor(p, r)),
+            attrs.join(", ")
+        );
+    }
     for d in &p.declared {
         let mut label = d.label.clone();
         if let Trigger::Foreign(_) = d.trigger {
@@ -108,10 +127,15 @@ fn state(w: &mut String, p: &Protocol, i: StateId, depth: usize) {
         } else {
             let _ = writeln!(
                 w,
-                "{pad}{} [label=\"{}{}\"];",
+                "{pad}{} [label=\"{}{}\"{}];",
                 node_id(i),
                 esc(&s.name),
-                esc(&timeout)
+                esc(&timeout),
+                if p.restart == Some(i) {
+                    ", style=\"rounded,dashed\""
+                } else {
+                    ""
+                }
             );
         }
         return;
@@ -119,9 +143,14 @@ fn state(w: &mut String, p: &Protocol, i: StateId, depth: usize) {
     let _ = writeln!(w, "{pad}subgraph cluster_{i} {{");
     let _ = writeln!(
         w,
-        "{pad}  label=\"{}{}\"; style=rounded;",
+        "{pad}  label=\"{}{}\"; style=\"{}\";",
         esc(&s.name),
-        esc(&timeout)
+        esc(&timeout),
+        if p.restart == Some(i) {
+            "rounded,dashed"
+        } else {
+            "rounded"
+        }
     );
     for &c in &s.children {
         state(w, p, c, depth + 1);

@@ -6,7 +6,9 @@
 //! but the semantics is entirely in the flat part:
 //!
 //! * a protocol instance is always in exactly one *leaf* state
-//!   ([`Protocol::initial`] at creation);
+//!   ([`Protocol::initial`] at creation; [`Protocol::restart_leaf`], with the
+//!   variables at their initial values, when its owner restarts with its
+//!   state discarded);
 //! * [`Protocol::transitions`] lists, for every leaf, every transition enabled
 //!   there (declared on the leaf or on any super-state around it), with the
 //!   leaf it leads to and its effect on timers;
@@ -509,6 +511,16 @@ pub struct Protocol {
     pub initial: StateId,
     /// Timers armed at creation (the timed states on the path to `initial`).
     pub initial_timers: Vec<TimerOp>,
+    /// The state declared `restart` (a leaf or a super-state), if any.
+    pub restart: Option<StateId>,
+    /// Leaf entered by a restart of the owner with its state discarded (a
+    /// cold or tombstone start): the restart state's leaf, or `initial` if
+    /// the protocol has no restart state. Variables take their initial
+    /// values, as at creation.
+    pub restart_leaf: StateId,
+    /// Timers armed by a restart (the timed states on the path to
+    /// `restart_leaf`).
+    pub restart_timers: Vec<TimerOp>,
     /// Timer slots an instance needs (≤ [`MAX_TIMER_SLOTS`]).
     pub timer_slots: u8,
     /// Transitions as declared.
@@ -528,6 +540,34 @@ pub struct Protocol {
 }
 
 impl Protocol {
+    /// Per state (leaf or super-state): whether some leaf inside it can be
+    /// reached from one of the leaves `from` by flat transitions.
+    pub fn reachable_from(&self, from: &[StateId]) -> Vec<bool> {
+        let mut seen = vec![false; self.states.len()];
+        let mut work: Vec<StateId> = from.to_vec();
+        while let Some(s) = work.pop() {
+            match seen.get_mut(s) {
+                Some(x) if !*x => *x = true,
+                _ => continue,
+            }
+            for t in self.transitions.iter().filter(|t| t.from == s) {
+                work.push(t.to);
+            }
+        }
+        // A super-state is reached if one of its leaves is (children come
+        // after their parents).
+        for s in (0..self.states.len()).rev() {
+            if seen[s] {
+                if let Some(par) = self.states[s].parent {
+                    if let Some(x) = seen.get_mut(par) {
+                        *x = true;
+                    }
+                }
+            }
+        }
+        seen
+    }
+
     /// Leaves, in state order.
     pub fn leaves(&self) -> impl Iterator<Item = StateId> + '_ {
         (0..self.states.len()).filter(|&s| self.states[s].is_leaf())

@@ -2,8 +2,8 @@
 //! EuroSys'09), with a textual behaviour syntax, and its compiler.
 //!
 //! A specification declares protocols (messages with wire labels and
-//! transports, variables, hierarchical states with timeouts, guards, actions,
-//! dependencies and dynamic subports) and components (the ports of one
+//! transports, variables, hierarchical states with timeouts and restart
+//! states, guards, actions, dependencies and dynamic subports) and components (the ports of one
 //! protection domain). The compiler checks it and generates, for each
 //! component, a `no_std` protocol observer that the channel layer consults on
 //! every message, plus message types and Graphviz statecharts.

@@ -46,6 +46,7 @@ const KEYWORDS: &[&str] = &[
     "state",
     "initial",
     "final",
+    "restart",
     "mirror",
     "spawn",
     "true",
@@ -333,7 +334,11 @@ impl<'a> Parser<'a> {
                     .push(Diag::error(kw, "a protocol has at most one `key`"));
             }
             p.key = Some(arg);
-        } else if self.at_kw("state") || self.at_kw("initial") || self.at_kw("final") {
+        } else if self.at_kw("state")
+            || self.at_kw("initial")
+            || self.at_kw("final")
+            || self.at_kw("restart")
+        {
             let s = self.state()?;
             p.states.push(s);
         } else if matches!(self.peek(), Tok::Question | Tok::Bang) {
@@ -446,11 +451,14 @@ impl<'a> Parser<'a> {
         }
         let mut initial = false;
         let mut is_final = false;
+        let mut restart = None;
         loop {
             if self.eat_kw("initial") {
                 initial = true;
             } else if self.eat_kw("final") {
                 is_final = true;
+            } else if self.at_kw("restart") {
+                restart = Some(self.bump());
             } else {
                 break;
             }
@@ -471,6 +479,7 @@ impl<'a> Parser<'a> {
             name,
             initial,
             is_final,
+            restart,
             timeout,
             children: Vec::new(),
             transitions: Vec::new(),
@@ -491,7 +500,11 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
             let before = self.pos;
-            let r = if self.at_kw("state") || self.at_kw("initial") || self.at_kw("final") {
+            let r = if self.at_kw("state")
+                || self.at_kw("initial")
+                || self.at_kw("final")
+                || self.at_kw("restart")
+            {
                 self.state().map(|c| s.children.push(c))
             } else if matches!(self.peek(), Tok::Question | Tok::Bang) {
                 self.transition().map(|t| s.transitions.push(t))

@@ -549,6 +549,14 @@ fn protocol(out: &mut String, spec: &Spec, p: &Protocol) -> Result<(), String> {
         "        const INITIAL_TIMERS: &'static [rt::TimerOp] = {};",
         timers(&p.initial_timers)
     );
+    if p.restart.is_some() {
+        let _ = writeln!(w, "        const RESTART: u16 = {};", p.restart_leaf);
+        let _ = writeln!(
+            w,
+            "        const RESTART_TIMERS: &'static [rt::TimerOp] = {};",
+            timers(&p.restart_timers)
+        );
+    }
     let _ = writeln!(w, "        const INIT_VARS: Vars = INIT_VARS;");
     let _ = writeln!(w, "        const HAS_VARS: bool = {};", !p.vars.is_empty());
     let _ = writeln!(w, "        const VAR_WORDS: usize = {};", p.vars.len());
@@ -1048,6 +1056,31 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
     let _ = writeln!(w, "        true");
     let _ = writeln!(w, "    }}");
     let _ = writeln!(w);
+    let _ = writeln!(w, "    /// This component was restarted with its state discarded (a cold or tombstone start) at");
+    let _ = writeln!(w, "    /// `now_ns`: every port it owns enters its protocol's restart state (the initial state if");
+    let _ = writeln!(w, "    /// none), every `mirror` port its initial state; variables and timers start afresh and");
+    let _ = writeln!(
+        w,
+        "    /// every subport instance is gone. The event ring is kept."
+    );
+    let _ = writeln!(w, "    pub fn restart(&mut self, now_ns: u64) {{");
+    for port in &c.ports {
+        let f = snake(&port.name);
+        let how = if port.mirror { "new" } else { "restarted" };
+        let _ = writeln!(
+            w,
+            "        self.{f} = ::tingu_runtime::Port::{how}(now_ns);"
+        );
+    }
+    for s in subs.iter().flatten() {
+        let _ = writeln!(
+            w,
+            "        self.{} = ::tingu_runtime::SubPorts::new();",
+            s.field
+        );
+    }
+    let _ = writeln!(w, "    }}");
+    let _ = writeln!(w);
     let _ = writeln!(w, "    /// The channels this observer is bound to.");
     let _ = writeln!(
         w,
@@ -1352,6 +1385,11 @@ fn component(out: &mut String, spec: &Spec, c: &Component) -> Result<(), String>
     let _ = writeln!(
         w,
         "    fn restore_state(&mut self, words: &[u64]) -> bool {{ self.restore(words) }}"
+    );
+    let _ = writeln!(w);
+    let _ = writeln!(
+        w,
+        "    fn restart(&mut self, now_ns: u64) {{ {obs}::restart(self, now_ns) }}"
     );
     let _ = writeln!(w);
     let _ = writeln!(

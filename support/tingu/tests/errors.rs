@@ -565,3 +565,102 @@ fn paper_spec_file_is_accepted() {
     let (_, pm) = c.spec.protocol("PowerManagement").expect("PM");
     assert_eq!(pm.foreign[0].name, "lc.startComplete");
 }
+
+// ---- restart states ----
+
+#[test]
+fn a_restart_state_is_entered_by_a_restart_and_counts_for_reachability() {
+    let s = accepts(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a; out restarted() = 0x1f0 reply;
+  initial state idle { ?a -> busy; }
+  state busy [2ms] { !k -> idle; !restarted -> idle; }
+  restart state lost [5ms] {
+    ?a -> stale;
+    !restarted -> idle;
+    initial state fresh { }
+  }
+  state stale { !restarted -> idle; }
+}",
+    );
+    let p = &s.protocols[0];
+    let lost = p.state("lost").expect("lost");
+    let fresh = p.state("fresh").expect("fresh");
+    assert_eq!(p.restart, Some(lost));
+    assert_eq!(p.restart_leaf, fresh);
+    use tingu::ir::TimerOp;
+    assert_eq!(
+        p.restart_timers,
+        [TimerOp::Arm {
+            slot: 0,
+            ns: 5_000_000
+        }]
+    );
+    // Without one, a restart enters the initial state.
+    let s = accepts(BASE);
+    assert_eq!(s.protocols[0].restart, None);
+    assert_eq!(s.protocols[0].restart_leaf, s.protocols[0].initial);
+    assert!(s.protocols[0].restart_timers.is_empty());
+}
+
+#[test]
+fn restart_state_rules() {
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> z; }
+  restart state y { !k -> x; }
+  state z { initial state z0 { ?a -> w; } restart state w { !k -> x; } }
+}",
+        &["t.tingu:4:43: error: a second restart state `w` (already `y`; a protocol has at most one)"],
+    );
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  state y { !k -> x; }
+  restart final state done;
+}",
+        &[
+            "t.tingu:4:3: error: state `done` cannot be both restart and final (a restarted port would accept nothing)",
+        ],
+    );
+    // Reachable from the restart state only: accepted; from neither: not.
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  state y { !k -> x; }
+  restart state r { ?a -> s; }
+  state s { !k -> x; }
+  state orphan { !k -> x; }
+}",
+        &["t.tingu:6:9: error: state `orphan` is unreachable from the initial state `x` or the restart state `r`"],
+    );
+    // `restart` is a keyword.
+    rejects(
+        "protocol P { in restart() = 1 call; out k() = 0x101 reply to restart;
+  initial state x { ?restart -> y; }
+  state y { !k -> x; }
+}",
+        &[
+            "t.tingu:1:17: error: expected a message name, found keyword `restart` (keywords cannot be used as names)",
+            "t.tingu:1:62: error: expected the name of a call message, found keyword `restart` (keywords cannot be used as names)",
+            "t.tingu:2:22: error: expected a message name, found keyword `restart` (keywords cannot be used as names)",
+        ],
+    );
+}
+
+#[test]
+fn a_subport_protocol_has_no_restart_state() {
+    let errs = errors(
+        "protocol Pipe { key id; in x(id: u8) = 0x30 call; out y(id: u8) = 0x130 reply to x;
+  initial state a { ?x -> b; }
+  restart state b { !y -> a; }
+}
+protocol P { subport Pipe pipe[2]; in o(id: u8) = 1 call; out k(id: u8) = 0x101 reply to o;
+  initial state i { ?o / spawn pipe(id) -> j; }
+  state j { !k -> i; }
+}",
+    );
+    assert_eq!(
+        errs,
+        ["t.tingu:3:3: error: subport protocol `Pipe` cannot have a restart state (a restart discards every subport instance)"]
+    );
+}

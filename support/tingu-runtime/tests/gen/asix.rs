@@ -1272,6 +1272,17 @@ impl<const N: usize> AsixObserver<N> {
         true
     }
 
+    /// This component was restarted with its state discarded (a cold or tombstone start) at
+    /// `now_ns`: every port it owns enters its protocol's restart state (the initial state if
+    /// none), every `mirror` port its initial state; variables and timers start afresh and
+    /// every subport instance is gone. The event ring is kept.
+    pub fn restart(&mut self, now_ns: u64) {
+        self.lc = ::tingu_runtime::Port::restarted(now_ns);
+        self.pm = ::tingu_runtime::Port::restarted(now_ns);
+        self.usb = ::tingu_runtime::Port::restarted(now_ns);
+        self.usb_pipe = ::tingu_runtime::SubPorts::new();
+    }
+
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &AsixChannels { &self.channels }
 
@@ -1405,6 +1416,8 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for AsixObserver<N> {
     fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(ASIX_STATE_WORDS) } else { None } }
 
     fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
+    fn restart(&mut self, now_ns: u64) { AsixObserver::restart(self, now_ns) }
 
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `asix`:")?;

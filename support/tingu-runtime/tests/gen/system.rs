@@ -319,20 +319,24 @@ pub mod serial_stream {
 
     /// State `closed`.
     pub const S_CLOSED: u16 = 0;
+    /// State `reset`.
+    pub const S_RESET: u16 = 1;
+    /// State `reset_request`.
+    pub const S_RESET_REQUEST: u16 = 2;
     /// State `open`.
-    pub const S_OPEN: u16 = 1;
+    pub const S_OPEN: u16 = 3;
     /// State `busy` (super-state; never current).
-    pub const S_BUSY: u16 = 2;
+    pub const S_BUSY: u16 = 4;
     /// State `busy.opening`.
-    pub const S_OPENING: u16 = 3;
+    pub const S_OPENING: u16 = 5;
     /// State `busy.writing`.
-    pub const S_WRITING: u16 = 4;
+    pub const S_WRITING: u16 = 6;
     /// State `busy.closing`.
-    pub const S_CLOSING: u16 = 5;
+    pub const S_CLOSING: u16 = 7;
     /// State `dead`.
-    pub const S_DEAD: u16 = 6;
+    pub const S_DEAD: u16 = 8;
     /// State `dead_request`.
-    pub const S_DEAD_REQUEST: u16 = 7;
+    pub const S_DEAD_REQUEST: u16 = 9;
     /// Message `open`.
     pub const M_OPEN: u16 = 0;
     /// Message `opened`.
@@ -364,7 +368,7 @@ pub mod serial_stream {
         rt::MsgInfo { name: "invalid", args: &[rt::ArgTy::U64], key: rt::NONE },
     ];
     /// State paths.
-    pub const STATES: &[&str] = &["closed", "open", "busy", "busy.opening", "busy.writing", "busy.closing", "dead", "dead_request"];
+    pub const STATES: &[&str] = &["closed", "reset", "reset_request", "open", "busy", "busy.opening", "busy.writing", "busy.closing", "dead", "dead_request"];
 
     /// Protocol variables.
     #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -380,114 +384,149 @@ pub mod serial_stream {
         Some((n, None))
     }
 
-    /// `!restarted` in `closed`.
+    /// `?open` in `reset`.
     #[inline]
     fn d1(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!stopped` in `closed`.
+    /// `?write` in `reset`.
     #[inline]
     fn d2(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `?write` in `open`.
+    /// `?close` in `reset`.
     #[inline]
     fn d3(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `?close` in `open`.
+    /// `!restarted` in `reset`.
     #[inline]
     fn d4(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!restarted` in `busy`.
+    /// `!stopped` in `reset`.
     #[inline]
     fn d5(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!stopped` in `busy`.
+    /// `!restarted` in `reset_request`.
     #[inline]
     fn d6(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!opened` in `opening`.
+    /// `!stopped` in `reset_request`.
     #[inline]
     fn d7(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!invalid` in `opening`.
+    /// `?write` in `open`.
     #[inline]
     fn d8(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!written` in `writing`.
+    /// `?close` in `open`.
     #[inline]
     fn d9(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!invalid` in `writing`.
+    /// `!restarted` in `busy`.
     #[inline]
     fn d10(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!closed` in `closing`.
+    /// `!stopped` in `busy`.
     #[inline]
     fn d11(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!invalid` in `closing`.
+    /// `!opened` in `opening`.
     #[inline]
     fn d12(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `?open` in `dead`.
+    /// `!invalid` in `opening`.
     #[inline]
     fn d13(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `?write` in `dead`.
+    /// `!written` in `writing`.
     #[inline]
     fn d14(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `?close` in `dead`.
+    /// `!invalid` in `writing`.
     #[inline]
     fn d15(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
 
-    /// `!stopped` in `dead_request`.
+    /// `!closed` in `closing`.
     #[inline]
     fn d16(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
+        let mut n = *v;
+        Some((n, None))
+    }
+
+    /// `!invalid` in `closing`.
+    #[inline]
+    fn d17(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
+        let mut n = *v;
+        Some((n, None))
+    }
+
+    /// `?open` in `dead`.
+    #[inline]
+    fn d18(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
+        let mut n = *v;
+        Some((n, None))
+    }
+
+    /// `?write` in `dead`.
+    #[inline]
+    fn d19(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
+        let mut n = *v;
+        Some((n, None))
+    }
+
+    /// `?close` in `dead`.
+    #[inline]
+    fn d20(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
+        let mut n = *v;
+        Some((n, None))
+    }
+
+    /// `!stopped` in `dead_request`.
+    #[inline]
+    fn d21(a: &[u64], v: &Vars) -> Option<(Vars, Option<(u16, u64)>)> {
         let mut n = *v;
         Some((n, None))
     }
@@ -500,9 +539,11 @@ pub mod serial_stream {
         type Vars = Vars;
         const NAME: &'static str = "SerialStream";
         const STATES: &'static [&'static str] = STATES;
-        const FINAL: &'static [bool] = &[false, false, false, false, false, false, false, false];
+        const FINAL: &'static [bool] = &[false, false, false, false, false, false, false, false, false, false];
         const INITIAL: u16 = 0;
         const INITIAL_TIMERS: &'static [rt::TimerOp] = &[];
+        const RESTART: u16 = 1;
+        const RESTART_TIMERS: &'static [rt::TimerOp] = &[];
         const INIT_VARS: Vars = INIT_VARS;
         const HAS_VARS: bool = false;
         const VAR_WORDS: usize = 0;
@@ -536,67 +577,82 @@ pub mod serial_stream {
         fn fire(state: u16, msg: u16, a: &[u64], v: &Vars) -> Result<rt::Fired<Vars>, Reason> {
             match (state, msg) {
                 (0, 0) => {
-                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
-                }
-                (0, 6) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
-                }
-                (0, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
-                }
-                (1, 2) => {
-                    Ok(rt::Fired { to: 4, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
-                }
-                (1, 4) => {
                     Ok(rt::Fired { to: 5, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
-                (3, 6) => {
+                (1, 0) => {
+                    Ok(rt::Fired { to: 5, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
+                }
+                (1, 2) => {
+                    Ok(rt::Fired { to: 2, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
+                }
+                (1, 4) => {
+                    Ok(rt::Fired { to: 2, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
+                }
+                (1, 6) => {
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[], spawn: None })
+                }
+                (1, 7) => {
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[], spawn: None })
+                }
+                (2, 6) => {
                     Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (3, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                (2, 7) => {
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (3, 1) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                (3, 2) => {
+                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
-                (3, 8) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
-                }
-                (4, 6) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
-                }
-                (4, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
-                }
-                (4, 3) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
-                }
-                (4, 8) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                (3, 4) => {
+                    Ok(rt::Fired { to: 7, vars: *v, timers: &[rt::TimerOp::Arm { slot: 0, ns: 3000000000 }], spawn: None })
                 }
                 (5, 6) => {
                     Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (5, 5) => {
-                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                (5, 1) => {
+                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (5, 8) => {
-                    Ok(rt::Fired { to: 1, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (6, 0) => {
-                    Ok(rt::Fired { to: 7, vars: *v, timers: &[], spawn: None })
+                (6, 6) => {
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (6, 2) => {
-                    Ok(rt::Fired { to: 7, vars: *v, timers: &[], spawn: None })
+                (6, 7) => {
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
-                (6, 4) => {
-                    Ok(rt::Fired { to: 7, vars: *v, timers: &[], spawn: None })
+                (6, 3) => {
+                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                }
+                (6, 8) => {
+                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                }
+                (7, 6) => {
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
                 }
                 (7, 7) => {
-                    Ok(rt::Fired { to: 6, vars: *v, timers: &[], spawn: None })
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                }
+                (7, 5) => {
+                    Ok(rt::Fired { to: 0, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                }
+                (7, 8) => {
+                    Ok(rt::Fired { to: 3, vars: *v, timers: &[rt::TimerOp::Disarm { slot: 0 }], spawn: None })
+                }
+                (8, 0) => {
+                    Ok(rt::Fired { to: 9, vars: *v, timers: &[], spawn: None })
+                }
+                (8, 2) => {
+                    Ok(rt::Fired { to: 9, vars: *v, timers: &[], spawn: None })
+                }
+                (8, 4) => {
+                    Ok(rt::Fired { to: 9, vars: *v, timers: &[], spawn: None })
+                }
+                (9, 7) => {
+                    Ok(rt::Fired { to: 8, vars: *v, timers: &[], spawn: None })
                 }
                 _ => Err(Reason::NotAllowed),
             }
@@ -900,6 +956,15 @@ impl<const N: usize> SerialObserver<N> {
         true
     }
 
+    /// This component was restarted with its state discarded (a cold or tombstone start) at
+    /// `now_ns`: every port it owns enters its protocol's restart state (the initial state if
+    /// none), every `mirror` port its initial state; variables and timers start afresh and
+    /// every subport instance is gone. The event ring is kept.
+    pub fn restart(&mut self, now_ns: u64) {
+        self.client = ::tingu_runtime::Port::restarted(now_ns);
+        self.monitor = ::tingu_runtime::Port::restarted(now_ns);
+    }
+
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &SerialChannels { &self.channels }
 
@@ -978,6 +1043,8 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialObserver<N> {
     fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(SERIAL_STATE_WORDS) } else { None } }
 
     fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
+    fn restart(&mut self, now_ns: u64) { SerialObserver::restart(self, now_ns) }
 
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `serial`:")?;
@@ -1081,6 +1148,15 @@ impl<const N: usize> SerialClientObserver<N> {
         true
     }
 
+    /// This component was restarted with its state discarded (a cold or tombstone start) at
+    /// `now_ns`: every port it owns enters its protocol's restart state (the initial state if
+    /// none), every `mirror` port its initial state; variables and timers start afresh and
+    /// every subport instance is gone. The event ring is kept.
+    pub fn restart(&mut self, now_ns: u64) {
+        self.serial = ::tingu_runtime::Port::new(now_ns);
+        self.monitor = ::tingu_runtime::Port::new(now_ns);
+    }
+
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &SerialClientChannels { &self.channels }
 
@@ -1159,6 +1235,8 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for SerialClientObserver
     fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(SERIAL_CLIENT_STATE_WORDS) } else { None } }
 
     fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
+    fn restart(&mut self, now_ns: u64) { SerialClientObserver::restart(self, now_ns) }
 
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `serial_client`:")?;
@@ -1262,6 +1340,15 @@ impl<const N: usize> MonitorObserver<N> {
         true
     }
 
+    /// This component was restarted with its state discarded (a cold or tombstone start) at
+    /// `now_ns`: every port it owns enters its protocol's restart state (the initial state if
+    /// none), every `mirror` port its initial state; variables and timers start afresh and
+    /// every subport instance is gone. The event ring is kept.
+    pub fn restart(&mut self, now_ns: u64) {
+        self.serial_lc = ::tingu_runtime::Port::new(now_ns);
+        self.serial_client = ::tingu_runtime::Port::restarted(now_ns);
+    }
+
     /// The channels this observer is bound to.
     pub fn channels(&self) -> &MonitorChannels { &self.channels }
 
@@ -1340,6 +1427,8 @@ impl<const N: usize> ::tingu_runtime::channel::Observer for MonitorObserver<N> {
     fn save_state(&self, out: &mut [u64]) -> Option<usize> { if self.save(out) { Some(MONITOR_STATE_WORDS) } else { None } }
 
     fn restore_state(&mut self, words: &[u64]) -> bool { self.restore(words) }
+
+    fn restart(&mut self, now_ns: u64) { MonitorObserver::restart(self, now_ns) }
 
     fn report(&self, w: &mut dyn ::core::fmt::Write) -> ::core::fmt::Result {
         writeln!(w, "protocol observer of component `monitor`:")?;

@@ -305,10 +305,11 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
     let mut unreached = Vec::new();
     for (side, r) in reached.iter().enumerate() {
         let p = c.proto(spec, side, 0);
+        let expected = c.expected_states(spec, side);
         let mut missing = Vec::new();
         for (si, st) in p.states.iter().enumerate() {
             let hit = (0..p.states.len()).any(|l| r[l] && within(p, l, si));
-            if !hit && !truncated {
+            if !hit && !truncated && expected.get(si).copied().unwrap_or(true) {
                 missing.push(st.path.clone());
                 unreached.push((side, st.path.clone()));
             }

@@ -3,8 +3,9 @@
 //! Every bound channel (a port and its mirror, from `system.xml` or from
 //! specification files) is composed with the monitor's restart semantics:
 //! the driver may crash at any step, and is restarted warm (state kept,
-//! request replayed), cold (state reset, `restarted` reply) or as a
-//! tombstone (`stopped` to everything), up to a bound on crashes. The state
+//! request replayed), cold (state reset to the protocols' restart states,
+//! `restarted` reply) or as a tombstone (`stopped` to everything), up to a
+//! bound on crashes. The state
 //! space is explored exhaustively, breadth first, and six properties are
 //! checked separately: deadlock, unspecified reception, progress,
 //! reachability, timeout states and exactly-once. Every violation comes with

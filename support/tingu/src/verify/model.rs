@@ -32,10 +32,12 @@ pub enum RestartMode {
     /// Protocol state and persistent progress kept; the in-flight request is
     /// replayed and answered normally (or `restarted` if it was not saved yet).
     Warm,
-    /// Protocol state back to initial; the in-flight request is answered with
-    /// the protocol's `restarted` reply.
+    /// The driver's protocol state discarded: every port it owns enters its
+    /// protocol's restart state (the initial state if none; a `mirror` port
+    /// its initial state); the in-flight request is answered with the
+    /// protocol's `restarted` reply.
     Cold,
-    /// Protocol state back to initial; the in-flight request and every later
+    /// State discarded as for `Cold`; the in-flight request and every later
     /// one are answered with the `stopped` reply.
     Tombstone,
     /// Deliberately broken (for fixtures): protocol state kept, the in-flight
@@ -285,6 +287,12 @@ pub struct Composition {
     pub layout: Layout,
     /// Slots in side order.
     pub slots: Vec<(usize, usize)>,
+    /// Per state of the crash side's bound port: entered only through a
+    /// restart (the restart state, and what is reachable only from it). There
+    /// the driver itself sends the bound protocol's `restarted` reply (it
+    /// answers a request of a session its restart discarded); elsewhere only
+    /// restarts send it. Empty without a crash side or a restart state.
+    pub stale: Vec<bool>,
 }
 
 /// Why a side's protocols refuse a message.
@@ -624,7 +632,19 @@ impl Composition {
             }
             args[u] = per;
         }
+        let stale = match crash_side {
+            Some(d) if !sides[d].ports[0].mirror => {
+                let p = &spec.protocols[sides[d].ports[0].protocol];
+                if p.restart.is_some() {
+                    p.reachable_from(&[p.initial]).iter().map(|r| !r).collect()
+                } else {
+                    Vec::new()
+                }
+            }
+            _ => Vec::new(),
+        };
         Ok(Self {
+            stale,
             name,
             protocol,
             sides,
@@ -661,14 +681,52 @@ impl Composition {
     pub fn initial(&self, spec: &Spec) -> Vec<u32> {
         let mut s = vec![0u32; self.layout.words];
         for (k, &(si, pi)) in self.slots.iter().enumerate() {
-            self.reset_slot(spec, &mut s, k, si, pi);
+            self.reset_slot(spec, &mut s, k, si, pi, false);
         }
         s
     }
 
-    fn reset_slot(&self, spec: &Spec, s: &mut [u32], k: usize, si: usize, pi: usize) {
+    /// The leaf a side's port enters when its side restarts with its state
+    /// discarded: its protocol's restart state if the side owns the protocol
+    /// (a `mirror` port starts afresh, in the initial state).
+    pub fn restart_leaf(&self, spec: &Spec, side: usize, port: usize) -> StateId {
+        let p = self.proto(spec, side, port);
+        if self.sides[side].ports[port].mirror {
+            p.initial
+        } else {
+            p.restart_leaf
+        }
+    }
+
+    /// Per declared state of a side's bound port: whether the side is
+    /// expected to reach it. A state entered only through a restart (not
+    /// reachable from the initial state by transitions) is not expected on
+    /// a side that never restarts.
+    pub fn expected_states(&self, spec: &Spec, side: usize) -> Vec<bool> {
+        let p = self.proto(spec, side, 0);
+        if self.crash_side == Some(side) && !self.sides[side].ports[0].mirror {
+            return vec![true; p.states.len()];
+        }
+        p.reachable_from(&[p.initial])
+    }
+
+    /// Slot `k` (side `si`, port `pi`) at its initial state, or at its restart
+    /// state if `restart`, with the variables' initial values.
+    fn reset_slot(
+        &self,
+        spec: &Spec,
+        s: &mut [u32],
+        k: usize,
+        si: usize,
+        pi: usize,
+        restart: bool,
+    ) {
         let p = self.proto(spec, si, pi);
-        s[self.layout.slot[k]] = p.initial as u32;
+        s[self.layout.slot[k]] = if restart {
+            self.restart_leaf(spec, si, pi)
+        } else {
+            p.initial
+        } as u32;
         for (vi, v) in p.vars.iter().enumerate() {
             let x = match v.init {
                 Value::Int(i) => i,
@@ -1191,7 +1249,10 @@ impl Composition {
                             let normal = !self.cm_error_reply(cm);
                             let ph = self.scalar(s, PHASE);
                             if is_driver {
-                                if Some(cm) == rs || Some(cm) == st {
+                                let stale = Some(cm) == rs
+                                    && self.chan.get(cm).is_some_and(|x| x.0.is_none())
+                                    && self.stale.get(self.leaf(s, i, 0)).copied().unwrap_or(false);
+                                if (Some(cm) == rs && !stale) || Some(cm) == st {
                                     continue; // only restarts send these
                                 }
                                 if normal && ph != phase::COMMITTED {
@@ -1421,7 +1482,7 @@ impl Composition {
         if matches!(mode, RestartMode::Cold | RestartMode::Tombstone) {
             for (k, &(si, pi)) in self.slots.iter().enumerate() {
                 if si == d {
-                    self.reset_slot(spec, &mut n, k, si, pi);
+                    self.reset_slot(spec, &mut n, k, si, pi, true);
                 }
             }
             self.reset_subs(&mut n, d);

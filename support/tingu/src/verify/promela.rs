@@ -6,7 +6,8 @@
 //! loop offers every step as a guarded `atomic` block. Guards and effects are
 //! generated from the IR's transitions as Promela expressions (evaluated by
 //! Spin, not by our evaluator); only the finite argument representatives and
-//! the static rest points are shared with the explorer.
+//! the static rest points, restart leaves and the states a side is expected
+//! to reach are shared with the explorer.
 //!
 //! Each property is one Spin run, selected by a preprocessor flag:
 //!
@@ -133,7 +134,8 @@ impl Gen<'_> {
     }
 
     /// For slot `k` (side, port) and trigger: per transition, its condition
-    /// (on the state, or on the initial state if `reset`) and its effect.
+    /// (on the state, or, if `reset`, on the state a restart of the side
+    /// enters: [`Composition::restart_leaf`], initial variables) and its effect.
     fn transitions(
         &mut self,
         side: usize,
@@ -159,7 +161,7 @@ impl Gen<'_> {
                 })
                 .collect();
             let leaf = if reset {
-                p.initial.to_string()
+                self.c.restart_leaf(self.spec, side, port).to_string()
             } else {
                 self.leaf_var(k)
             };
@@ -344,7 +346,7 @@ impl Gen<'_> {
         out
     }
 
-    /// `side` allows channel-message `cm` (in the initial state if `reset`).
+    /// `side` allows channel-message `cm` (in its restart state if `reset`).
     fn en_cm(&mut self, side: usize, cm: usize, args: &[i128], reset: bool) -> String {
         match self.c.chan.get(cm).copied() {
             Some((None, m)) => self.en(side, 0, m, args, reset),
@@ -407,7 +409,7 @@ impl Gen<'_> {
                 .into_iter()
                 .map(|s| {
                     if reset {
-                        (self.c.proto(self.spec, side, q).initial == s).to_string()
+                        (self.c.restart_leaf(self.spec, side, q) == s).to_string()
                     } else {
                         format!("({} == {s})", self.leaf_var(k))
                     }
@@ -453,7 +455,8 @@ impl Gen<'_> {
         for port in 0..self.c.sides[side].ports.len() {
             let k = self.slot(side, port);
             let p = self.c.proto(self.spec, side, port);
-            out.push(format!("{} = {}", self.leaf_var(k), p.initial));
+            let leaf = self.c.restart_leaf(self.spec, side, port);
+            out.push(format!("{} = {leaf}", self.leaf_var(k)));
             for (vi, v) in p.vars.iter().enumerate() {
                 let x = match v.init {
                     Value::Int(i) => i,
@@ -581,7 +584,19 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                     for &call in to {
                         let call_cm = first + call;
                         let (rs, st) = c.cm_restart_replies(call_cm);
-                        if is_d && (Some(cm) == rs || Some(cm) == st) {
+                        // The driver sends `restarted` itself only in the
+                        // states entered only through a restart.
+                        let stale: Vec<String> = if template.is_none() && Some(cm) == rs {
+                            (0..c.stale.len())
+                                .filter(|&l| {
+                                    c.stale[l] && g.spec.protocols[c.protocol].states[l].is_leaf()
+                                })
+                                .map(|l| format!("{} == {l}", g.leaf_var(g.slot(i, 0))))
+                                .collect()
+                        } else {
+                            Vec::new()
+                        };
+                        if is_d && (Some(cm) == rs || Some(cm) == st) && stale.is_empty() {
                             continue;
                         }
                         for a in c.cm_tuples(cm).to_vec() {
@@ -597,6 +612,9 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                                 } else {
                                     "phase != 0".into()
                                 });
+                                if Some(cm) == rs || Some(cm) == st {
+                                    conds.push(or(&stale));
+                                }
                             }
                             conds.push(g.en_cm(i, cm, &a, false));
                             let check_eff = is_d && normal;
@@ -847,7 +865,13 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     for side in 0..2 {
         let p = c.proto(spec, side, 0);
         let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
+        // States entered only through a restart are not probed on a side
+        // that never restarts (the explorer does not expect them either).
+        let expected = c.expected_states(spec, side);
         for (s, st) in p.states.iter().enumerate() {
+            if !expected.get(s).copied().unwrap_or(true) {
+                continue;
+            }
             let inside: Vec<String> = p
                 .leaves()
                 .filter(|&l| within(p, l, s))
