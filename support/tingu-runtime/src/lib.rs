@@ -214,14 +214,7 @@ impl<P: Protocol> Port<P> {
     /// A new instance in the initial state, created at `now` (arms the
     /// initial state's timers).
     pub fn new(now: u64) -> Self {
-        let mut p = Self {
-            state: P::INITIAL,
-            vars: P::INIT_VARS,
-            deadlines: [0; MAX_TIMERS],
-            next_deadline: u64::MAX,
-        };
-        p.apply_timers(P::INITIAL_TIMERS, now);
-        p
+        Self::entered(P::INITIAL, P::INITIAL_TIMERS, now)
     }
 
     /// A new instance in the restart state, at `now`: the owner of the port
@@ -229,13 +222,18 @@ impl<P: Protocol> Port<P> {
     /// its peer kept its own. Variables take their initial values and no
     /// timer survives, as in [`Self::new`]; the restart state's timers are armed.
     pub fn restarted(now: u64) -> Self {
+        Self::entered(P::RESTART, P::RESTART_TIMERS, now)
+    }
+
+    /// Fresh variables, no timer but those of `state` (`timers`), armed at `now`.
+    fn entered(state: u16, timers: &[TimerOp], now: u64) -> Self {
         let mut p = Self {
-            state: P::RESTART,
+            state,
             vars: P::INIT_VARS,
             deadlines: [0; MAX_TIMERS],
             next_deadline: u64::MAX,
         };
-        p.apply_timers(P::RESTART_TIMERS, now);
+        p.apply_timers(timers, now);
         p
     }
 
