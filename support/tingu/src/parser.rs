@@ -646,34 +646,38 @@ impl<'a> Parser<'a> {
         r
     }
 
-    fn or_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.and_expr()?;
+    /// One left-associative level: `next (op next)*`, with `op` what
+    /// `op_of` maps the next token to; at most [`MAX_CHAIN`] operators.
+    fn left_assoc(
+        &mut self,
+        next: fn(&mut Self) -> PResult<Expr>,
+        op_of: fn(&Tok) -> Option<BinOp>,
+    ) -> PResult<Expr> {
+        let mut l = next(self)?;
         let mut n = 0;
-        while self.eat(&Tok::OrOr) {
+        while let Some(op) = op_of(self.peek()) {
             n += 1;
             if n > MAX_CHAIN {
                 return self.error("expression too long");
             }
-            let r = self.and_expr()?;
+            self.bump();
+            let r = next(self)?;
             let s = l.span().to(r.span());
-            l = Expr::Binary(BinOp::Or, Box::new(l), Box::new(r), s);
+            l = Expr::Binary(op, Box::new(l), Box::new(r), s);
         }
         Ok(l)
     }
 
+    fn or_expr(&mut self) -> PResult<Expr> {
+        self.left_assoc(Self::and_expr, |t| {
+            matches!(t, Tok::OrOr).then_some(BinOp::Or)
+        })
+    }
+
     fn and_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.cmp_expr()?;
-        let mut n = 0;
-        while self.eat(&Tok::AndAnd) {
-            n += 1;
-            if n > MAX_CHAIN {
-                return self.error("expression too long");
-            }
-            let r = self.cmp_expr()?;
-            let s = l.span().to(r.span());
-            l = Expr::Binary(BinOp::And, Box::new(l), Box::new(r), s);
-        }
-        Ok(l)
+        self.left_assoc(Self::cmp_expr, |t| {
+            matches!(t, Tok::AndAnd).then_some(BinOp::And)
+        })
     }
 
     fn cmp_expr(&mut self) -> PResult<Expr> {
@@ -700,44 +704,20 @@ impl<'a> Parser<'a> {
     }
 
     fn add_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.mul_expr()?;
-        let mut n = 0;
-        loop {
-            n += 1;
-            if n > MAX_CHAIN {
-                return self.error("expression too long");
-            }
-            let op = match self.peek() {
-                Tok::Plus => BinOp::Add,
-                Tok::Minus => BinOp::Sub,
-                _ => return Ok(l),
-            };
-            self.bump();
-            let r = self.mul_expr()?;
-            let s = l.span().to(r.span());
-            l = Expr::Binary(op, Box::new(l), Box::new(r), s);
-        }
+        self.left_assoc(Self::mul_expr, |t| match t {
+            Tok::Plus => Some(BinOp::Add),
+            Tok::Minus => Some(BinOp::Sub),
+            _ => None,
+        })
     }
 
     fn mul_expr(&mut self) -> PResult<Expr> {
-        let mut l = self.unary()?;
-        let mut n = 0;
-        loop {
-            n += 1;
-            if n > MAX_CHAIN {
-                return self.error("expression too long");
-            }
-            let op = match self.peek() {
-                Tok::Star => BinOp::Mul,
-                Tok::Slash => BinOp::Div,
-                Tok::Percent => BinOp::Rem,
-                _ => return Ok(l),
-            };
-            self.bump();
-            let r = self.unary()?;
-            let s = l.span().to(r.span());
-            l = Expr::Binary(op, Box::new(l), Box::new(r), s);
-        }
+        self.left_assoc(Self::unary, |t| match t {
+            Tok::Star => Some(BinOp::Mul),
+            Tok::Slash => Some(BinOp::Div),
+            Tok::Percent => Some(BinOp::Rem),
+            _ => None,
+        })
     }
 
     fn unary(&mut self) -> PResult<Expr> {
