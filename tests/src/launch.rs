@@ -93,14 +93,15 @@ pub fn launch_file(system_xml: &Path, board: Board, plan: Vec<u8>, config: Vec<u
     System::launch(cfg).expect("launch the system")
 }
 
-/// Wait until a diagnostic line satisfies `done`; returns the console.
+/// Wait until a diagnostic line satisfies `done`; returns the console once
+/// it has settled.
 pub fn run_until(sys: &System, timeout: Duration, done: impl Fn(&[String]) -> bool) -> Vec<u8> {
     let start = Instant::now();
     loop {
         let console = sys.console();
         let diags = crate::split(&console).diags;
         if done(&diags) {
-            return console;
+            return settled(sys, console);
         }
         if start.elapsed() > timeout {
             let tail: Vec<_> = diags.iter().rev().take(30).rev().collect();
@@ -108,6 +109,22 @@ pub fn run_until(sys: &System, timeout: Duration, done: impl Fn(&[String]) -> bo
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// The console once it has stopped growing (at most 2 s more): a device
+/// model may still be draining the last bytes a driver handed it when the
+/// line that ended the wait was printed.
+fn settled(sys: &System, mut console: Vec<u8>) -> Vec<u8> {
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+        let now = sys.console();
+        if now.len() == console.len() {
+            return now;
+        }
+        console = now;
+    }
+    console
 }
 
 pub fn stream_finished(d: &[String]) -> bool {
