@@ -151,6 +151,9 @@ pub struct StateDecl {
     pub is_final: bool,
     /// `restart` modifier (with its span).
     pub restart: Option<Span>,
+    /// `idle` modifier (with its span): a resting state, where a composition
+    /// may stop (docs/verification.md).
+    pub idle: Option<Span>,
     /// Timeout, in nanoseconds.
     pub timeout: Option<(u64, Span)>,
     /// Inner states.

@@ -893,6 +893,50 @@ impl<'s> Checker<'s> {
                 b.restarts.push((id, span));
             }
         }
+        if let Some(span) = s.idle {
+            if s.is_final {
+                self.diags.push(Diag::warning(
+                    span,
+                    format!(
+                        "`idle` on final state `{}` is redundant (a final state is resting already)",
+                        s.name.name
+                    ),
+                ));
+            }
+        }
+        // A resting state may be stayed in forever; a timeout state must be
+        // left: a state cannot be both, nor one inside the other.
+        let mut idle_in = s.idle.map(|_| s.name.name.clone());
+        let mut timed_in = timer_slot.map(|_| s.name.name.clone());
+        let mut up = parent;
+        while let Some(p) = up.and_then(|p| b.states.get(p)) {
+            if p.is_idle && idle_in.is_none() {
+                idle_in = Some(p.name.clone());
+            }
+            if p.timeout_ns.is_some() && timed_in.is_none() {
+                timed_in = Some(p.name.clone());
+            }
+            up = p.parent;
+        }
+        if let (Some(idle), Some(timed)) = (&idle_in, &timed_in) {
+            // Reported once, where the second of the two is declared.
+            let here = s.idle.is_some() || timer_slot.is_some();
+            if here {
+                let what = if idle == timed {
+                    format!("idle state `{idle}` cannot have a timeout")
+                } else if s.idle.is_some() {
+                    format!("idle state `{idle}` is inside timeout state `{timed}`")
+                } else {
+                    format!("timeout state `{timed}` is inside idle state `{idle}`")
+                };
+                self.err(
+                    s.idle.or(s.timeout.map(|t| t.1)).unwrap_or(s.name.span),
+                    format!(
+                        "{what} (a composition may rest in an idle state forever, a timeout state must be left)"
+                    ),
+                );
+            }
+        }
         b.states.push(State {
             name: s.name.name.clone(),
             path,
@@ -900,6 +944,7 @@ impl<'s> Checker<'s> {
             children: Vec::new(),
             initial_child: None,
             is_final: s.is_final,
+            is_idle: s.idle.is_some(),
             timeout_ns: timer_slot.and(s.timeout.map(|t| t.0)),
             timer_slot,
             span: s.name.span,

@@ -3,7 +3,7 @@
 //! Super-states are clusters, leaves are rounded boxes, final states double
 //! circles, initial states are marked by an arrow from a dot, the restart
 //! state is drawn dashed and marked by a dashed arrow labelled `restart` from a
-//! hollow dot, timeouts are
+//! hollow dot, `idle` (resting) states have a bold outline, timeouts are
 //! shown as `[5s]` after the state name, and transition labels are written as
 //! in the source (`?sleep(level) [level > D0] / power_level = level`).
 //! [`svg`] runs `dot` when it is installed.
@@ -127,7 +127,7 @@ fn state(w: &mut String, p: &Protocol, i: StateId, depth: usize) {
         } else {
             let _ = writeln!(
                 w,
-                "{pad}{} [label=\"{}{}\"{}];",
+                "{pad}{} [label=\"{}{}\"{}{}];",
                 node_id(i),
                 esc(&s.name),
                 esc(&timeout),
@@ -135,7 +135,8 @@ fn state(w: &mut String, p: &Protocol, i: StateId, depth: usize) {
                     ", style=\"rounded,dashed\""
                 } else {
                     ""
-                }
+                },
+                if s.is_idle { ", penwidth=2" } else { "" }
             );
         }
         return;
@@ -143,14 +144,15 @@ fn state(w: &mut String, p: &Protocol, i: StateId, depth: usize) {
     let _ = writeln!(w, "{pad}subgraph cluster_{i} {{");
     let _ = writeln!(
         w,
-        "{pad}  label=\"{}{}\"; style=\"{}\";",
+        "{pad}  label=\"{}{}\"; style=\"{}\";{}",
         esc(&s.name),
         esc(&timeout),
         if p.restart == Some(i) {
             "rounded,dashed"
         } else {
             "rounded"
-        }
+        },
+        if s.is_idle { " penwidth=2;" } else { "" }
     );
     for &c in &s.children {
         state(w, p, c, depth + 1);

@@ -19,6 +19,10 @@
 //! * at most one transition per leaf and trigger is enabled for any message
 //!   (the checker rejects specifications where it cannot prove this);
 //! * a leaf in [`State::is_final`] accepts nothing: the protocol terminated;
+//! * a leaf is *resting* ([`Protocol::is_resting`]) if it is the initial
+//!   leaf, final, or inside a state declared `idle`: a composition may stop
+//!   there; stopping anywhere else is a deadlock (the model checker's rule,
+//!   not the observer's: an observer never waits);
 //! * a timer slot armed with `ns` is violated if the protocol is still in the
 //!   timed state `ns` after entering it ([`TimerOp`]);
 //! * a message of a component's port is allowed only if its own protocol and
@@ -333,6 +337,8 @@ pub struct State {
     pub initial_child: Option<StateId>,
     /// A final state (always a leaf).
     pub is_final: bool,
+    /// Declared `idle`: a resting state (it and every state inside it).
+    pub is_idle: bool,
     /// Timeout, in nanoseconds.
     pub timeout_ns: Option<u64>,
     /// Timer slot used by the timeout (= number of timed super-states around it).
@@ -566,6 +572,23 @@ impl Protocol {
             }
         }
         seen
+    }
+
+    /// Whether a composition may stop with this protocol in `leaf`: the
+    /// initial leaf, a final leaf, or a leaf inside a state declared `idle`
+    /// (the leaf itself or a super-state around it).
+    pub fn is_resting(&self, leaf: StateId) -> bool {
+        if leaf == self.initial {
+            return true;
+        }
+        let mut at = Some(leaf);
+        while let Some(s) = at.and_then(|s| self.states.get(s)) {
+            if s.is_final || s.is_idle {
+                return true;
+            }
+            at = s.parent;
+        }
+        false
     }
 
     /// Leaves, in state order.

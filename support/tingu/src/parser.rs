@@ -53,6 +53,10 @@ const KEYWORDS: &[&str] = &[
     "false",
 ];
 
+/// Modifiers that may precede `state` (`idle` is contextual: not in
+/// [`KEYWORDS`]).
+const STATE_MODIFIERS: &[&str] = &["initial", "final", "restart", "idle"];
+
 /// Parse a token stream (from [`crate::lexer::lex`]).
 pub fn parse(toks: &[Token], diags: &mut Vec<Diag>) -> File {
     let mut p = Parser {
@@ -97,6 +101,22 @@ impl<'a> Parser<'a> {
 
     fn at_kw(&self, kw: &str) -> bool {
         matches!(self.peek(), Tok::Ident(s) if s == kw)
+    }
+
+    /// At the `idle` state modifier: `idle` is a keyword only before
+    /// `state` or another state modifier, so that it can still name a state.
+    fn at_idle(&self) -> bool {
+        self.at_kw("idle")
+            && matches!(self.peek_at(1), Tok::Ident(s) if STATE_MODIFIERS.contains(&s.as_str()) || s == "state")
+    }
+
+    /// At the start of a state declaration (`state` or a modifier).
+    fn at_state(&self) -> bool {
+        self.at_kw("state")
+            || self.at_kw("initial")
+            || self.at_kw("final")
+            || self.at_kw("restart")
+            || self.at_idle()
     }
 
     fn eat(&mut self, t: &Tok) -> bool {
@@ -334,11 +354,7 @@ impl<'a> Parser<'a> {
                     .push(Diag::error(kw, "a protocol has at most one `key`"));
             }
             p.key = Some(arg);
-        } else if self.at_kw("state")
-            || self.at_kw("initial")
-            || self.at_kw("final")
-            || self.at_kw("restart")
-        {
+        } else if self.at_state() {
             let s = self.state()?;
             p.states.push(s);
         } else if matches!(self.peek(), Tok::Question | Tok::Bang) {
@@ -452,6 +468,7 @@ impl<'a> Parser<'a> {
         let mut initial = false;
         let mut is_final = false;
         let mut restart = None;
+        let mut idle = None;
         loop {
             if self.eat_kw("initial") {
                 initial = true;
@@ -459,6 +476,8 @@ impl<'a> Parser<'a> {
                 is_final = true;
             } else if self.at_kw("restart") {
                 restart = Some(self.bump());
+            } else if self.at_idle() {
+                idle = Some(self.bump());
             } else {
                 break;
             }
@@ -480,6 +499,7 @@ impl<'a> Parser<'a> {
             initial,
             is_final,
             restart,
+            idle,
             timeout,
             children: Vec::new(),
             transitions: Vec::new(),
@@ -500,11 +520,7 @@ impl<'a> Parser<'a> {
                 _ => {}
             }
             let before = self.pos;
-            let r = if self.at_kw("state")
-                || self.at_kw("initial")
-                || self.at_kw("final")
-                || self.at_kw("restart")
-            {
+            let r = if self.at_state() {
                 self.state().map(|c| s.children.push(c))
             } else if matches!(self.peek(), Tok::Question | Tok::Bang) {
                 self.transition().map(|t| s.transitions.push(t))

@@ -664,3 +664,120 @@ protocol P { subport Pipe pipe[2]; in o(id: u8) = 1 call; out k(id: u8) = 0x101 
         ["t.tingu:3:3: error: subport protocol `Pipe` cannot have a restart state (a restart discards every subport instance)"]
     );
 }
+
+// ---- idle (resting) states ----
+
+#[test]
+fn idle_declares_resting_states_and_stays_usable_as_a_name() {
+    let s = accepts(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a; in b() = 2 call; out m() = 0x102 reply to b;
+  initial state idle { ?a -> opening; }
+  state opening { !k -> open; }
+  idle state open { ?b -> busy; ?a -> done; }
+  state busy { !m -> open; }
+  idle restart state quiet {
+    ?a -> opening;
+    initial state q0 { ?b -> q1; }
+    state q1 { !m -> q0; }
+  }
+  state done { !k -> idle; }
+}",
+    );
+    let p = &s.protocols[0];
+    let st = |n: &str| p.state(n).unwrap_or_else(|| panic!("no state {n}"));
+    assert!(p.states[st("open")].is_idle);
+    assert!(
+        !p.states[st("idle")].is_idle,
+        "`idle` as a name is a plain state"
+    );
+    assert!(p.states[st("quiet")].is_idle && p.restart == Some(st("quiet")));
+    // Resting: the initial leaf, an idle leaf, every leaf inside an idle
+    // super-state (final states too, below); nothing else.
+    for (name, resting) in [
+        ("idle", true),
+        ("open", true),
+        ("q0", true),
+        ("q1", true),
+        ("opening", false),
+        ("busy", false),
+        ("done", false),
+    ] {
+        assert_eq!(p.is_resting(st(name)), resting, "{name}");
+    }
+    let s = accepts(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  state y { !k -> z; }
+  final state z;
+}",
+    );
+    let p = &s.protocols[0];
+    assert!(p.is_resting(p.state("z").expect("z")));
+    assert!(!p.is_resting(p.state("y").expect("y")));
+    // Statecharts draw idle states (leaves and clusters) with a bold outline.
+    let s = accepts(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  idle state y { !k -> v; }
+  idle state w { ?a -> w1; initial state w0 { } state w1 { !k -> x; } }
+  state v { ?a -> u; }
+  state u { !k -> w; }
+}",
+    );
+    let dot = tingu::dot::protocol(&s.protocols[0]);
+    assert!(dot.contains("label=\"y\", penwidth=2]"), "{dot}");
+    assert!(
+        dot.contains("label=\"w\"; style=\"rounded\"; penwidth=2;"),
+        "{dot}"
+    );
+    assert!(dot.contains("label=\"x\"]"), "{dot}");
+}
+
+#[test]
+fn idle_state_rules() {
+    // Resting forever and having to leave are contradictory.
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  idle state y [5ms] { !k -> x; }
+}",
+        &["t.tingu:3:3: error: idle state `y` cannot have a timeout (a composition may rest in an idle state forever, a timeout state must be left)"],
+    );
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  state y [5ms] { idle initial state y0 { !k -> x; } }
+}",
+        &["t.tingu:3:19: error: idle state `y0` is inside timeout state `y` (a composition may rest in an idle state forever, a timeout state must be left)"],
+    );
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  idle state y { initial state y0 [5ms] { !k -> x; } }
+}",
+        &["t.tingu:3:36: error: timeout state `y0` is inside idle state `y` (a composition may rest in an idle state forever, a timeout state must be left)"],
+    );
+    // `idle` on a final state is redundant: a warning.
+    let c = tingu::compile_sources(&[(
+        "t.tingu",
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  state y { !k -> z; }
+  idle final state z;
+}",
+    )])
+    .expect("accepted");
+    let w: Vec<String> = c.warnings.iter().map(|d| d.render(&c.map)).collect();
+    assert_eq!(
+        w,
+        ["t.tingu:4:3: warning: `idle` on final state `z` is redundant (a final state is resting already)"]
+    );
+    // `idle` is a modifier only before `state`: elsewhere it is a name.
+    rejects(
+        "protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  initial state x { ?a -> y; }
+  idle y { !k -> x; }
+}",
+        &["t.tingu:3:3: error: expected a message (`in`/`out`), `var`, `const`, `uses`, `subport`, `key` or a state, found `idle`"],
+    );
+}
