@@ -785,8 +785,10 @@ impl Composition {
         }
     }
 
-    /// Whether a side is at rest: not in a call, and its bound port
-    /// terminated or waiting for input.
+    /// Whether a side is at rest: not in a call, and its bound port in a
+    /// resting state (the initial state, a final state, or a state declared
+    /// `idle`), or a tombstone. A composition may stop only where both
+    /// sides are at rest; stopping anywhere else is a deadlock.
     pub fn at_rest(&self, spec: &Spec, s: &[u32], side: usize) -> bool {
         if self.scalar(s, BLOCKED + side) != 0 || self.scalar(s, SERVING + side) != 0 {
             return false;
@@ -798,17 +800,11 @@ impl Composition {
         self.rest_leaf(spec, side, self.leaf(s, side, 0))
     }
 
-    /// Whether a leaf of a side's bound port is a rest point (final, or has a
-    /// transition on a message the side receives).
+    /// Whether a leaf of a side's bound port is resting, as its protocol
+    /// declares ([`Protocol::is_resting`]): waiting for input is not enough
+    /// (two sides may each wait for the other).
     pub fn rest_leaf(&self, spec: &Spec, side: usize, leaf: StateId) -> bool {
-        let p = self.proto(spec, side, 0);
-        if p.states.get(leaf).is_some_and(|st| st.is_final) {
-            return true;
-        }
-        p.transitions_from(leaf).any(|t| match t.trigger {
-            Trigger::Own(m) => self.eff_dir(spec, side, 0, m) == Dir::In,
-            Trigger::Foreign(_) => false,
-        })
+        self.proto(spec, side, 0).is_resting(leaf)
     }
 
     /// The transition of `proto` from `leaf` on `trig`, with the variables

@@ -6,19 +6,27 @@
 //! loop offers every step as a guarded `atomic` block. Guards and effects are
 //! generated from the IR's transitions as Promela expressions (evaluated by
 //! Spin, not by our evaluator); only the finite argument representatives and
-//! the static rest points, restart leaves and the states a side is expected
-//! to reach are shared with the explorer.
+//! the resting states the protocol declares ([`crate::ir::Protocol::is_resting`]),
+//! restart leaves and the states a side is expected to reach are shared
+//! with the explorer.
 //!
 //! Each property is one Spin run, selected by a preprocessor flag:
 //!
 //! | run | flag | what pan checks |
 //! |---|---|---|
 //! | states | `REACH` | nothing: states stored, and probe statements left unreached (reachability) |
-//! | deadlock | `DEADLOCK` | `assert(ENABLED_ALL \|\| (REST0 && REST1))` after every step |
+//! | deadlock | `DEADLOCK` | pan's own invalid end states: the loop is in two copies, `end_rest` (an end label) entered after a step that leaves both sides at rest, `busy` otherwise; crashes can be switched off at any time (`nocrash`) |
 //! | reception | `RECEPTION` | the violating steps, as `assert(false)` |
 //! | exactly-once | `EXACTLY` | the violating steps, as `assert(false)` |
 //! | progress | `LTL`, claim `progress` | `[]((blocked0 != 0 -> <>(blocked0 == 0)) && ...)` (modulo `err`) |
 //! | timeout | `LTL`, claim `timeouts` | `[]((in_T -> <> !in_T) && ...)` per timed state (modulo `err`) |
+//!
+//! Deadlock runs do not use our notion of a stuck state (`ENABLED_ALL`):
+//! Spin decides itself that nothing is executable, and an end label says
+//! where that is allowed. Crashes are never forced: a step sets `nocrash`,
+//! after which no crash is possible, so a state where only crashes are
+//! possible is stuck for Spin too; a violating step ends the run at the
+//! process's end (a valid end state: the violation is another property's).
 //!
 //! In LTL runs a stutter step (`!ENABLED_ALL -> skip`) lets a run stay
 //! forever where only crashes are possible, exactly like the explorer's
@@ -479,7 +487,7 @@ impl Gen<'_> {
             self.enabled_all.push(guard.clone());
         }
         let mut b = body;
-        b.push("CHECK".into());
+        b.push("NEXT".into());
         self.body.push(format!(
             "  :: atomic {{ OK && {guard} ->\n      {} }}",
             b.join(";\n      ")
@@ -490,8 +498,11 @@ impl Gen<'_> {
         if !crash {
             self.enabled_all.push(guard.clone());
         }
+        // In deadlock runs a violating step ends the run in a valid end
+        // state (the violation is another property's), as it has no
+        // successor in the explorer.
         self.body.push(format!(
-            "#ifdef {flag}\n  :: atomic {{ OK && {guard} -> assert(false) }}\n#endif\n#ifdef LTL\n  :: atomic {{ OK && {guard} -> err = 1 }}\n#endif"
+            "#ifdef {flag}\n  :: atomic {{ OK && {guard} -> assert(false) }}\n#endif\n#ifdef LTL\n  :: atomic {{ OK && {guard} -> err = 1 }}\n#endif\n#ifdef DEADLOCK\n  :: atomic {{ {guard} -> goto stop }}\n#endif"
         ));
     }
 
@@ -791,15 +802,10 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
     for side in 0..2 {
         let p = c.proto(spec, side, 0);
         let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
+        // The resting leaves the protocol declares: initial, final, `idle`.
         let rest: Vec<String> = p
             .leaves()
-            .filter(|&l| {
-                p.states[l].is_final
-                    || p.transitions_from(l).any(|t| match t.trigger {
-                        Trigger::Own(m) => !g.eff_out(side, 0, m),
-                        Trigger::Foreign(_) => false,
-                    })
-            })
+            .filter(|&l| p.is_resting(l))
             .map(|l| format!("L{k} == {l}"))
             .collect();
         let tomb_rest = if c.crash_side == Some(side) {
@@ -813,7 +819,12 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
             or(&rest)
         );
     }
-    o.push_str("#ifdef DEADLOCK\n#define CHECK assert(ENABLED_ALL || (REST0 && REST1))\n#else\n#define CHECK skip\n#endif\n\n");
+    // Deadlock runs: after every step the process continues at `end_rest`
+    // (an end label: pan accepts it as a valid end state) if both sides are
+    // at rest, else at `busy`; a state where nothing is executable at `busy`
+    // is pan's own invalid end state. Crashes are never forced: `nocrash`
+    // may be set at any time, and disables them.
+    o.push_str("#ifdef DEADLOCK\nbit nocrash = 0;\n#define CRASH_OK (nocrash == 0)\n#define NEXT if :: (REST0 && REST1) -> goto end_rest :: else -> goto busy fi\n#else\n#define CRASH_OK 1\n#define NEXT skip\n#endif\n\n");
     // LTL claims.
     o.push_str("#ifdef LTL\n");
     let mut prog = Vec::new();
@@ -852,16 +863,15 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
         let _ = writeln!(o, "ltl timeouts {{ [] ({}) }}", tim.join(" && "));
     }
     o.push_str("#endif\n\n");
-    o.push_str(
-        "active proctype composition() {\n#ifdef DEADLOCK\n  atomic { CHECK };\n#endif\n  do\n",
-    );
+    // The loop of steps, once per copy.
+    let mut steps = String::new();
     for b in &g.body {
-        o.push_str(b);
-        o.push('\n');
+        steps.push_str(b);
+        steps.push('\n');
     }
-    o.push_str("#ifdef LTL\n  :: atomic { OK && !ENABLED_ALL -> skip }\n#endif\n");
+    steps.push_str("#ifdef LTL\n  :: atomic { OK && !ENABLED_ALL -> skip }\n#endif\n");
     // Reachability probes: one per declared state of each bound port.
-    o.push_str("#ifdef REACH\n");
+    steps.push_str("#ifdef REACH\n");
     for side in 0..2 {
         let p = c.proto(spec, side, 0);
         let k = if side == 0 { 0 } else { c.sides[0].ports.len() };
@@ -878,14 +888,23 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                 .map(|l| format!("L{k} == {l}"))
                 .collect();
             let _ = writeln!(
-                o,
+                steps,
                 "  :: atomic {{ {} -> probe = 1 }} /* reach side {side} state {} */",
                 or(&inside),
                 st.path
             );
         }
     }
-    o.push_str("#endif\n  od\n}\n");
+    steps.push_str("#endif\n");
+    if c.crash_side.is_some() {
+        steps.push_str("#ifdef DEADLOCK\n  :: atomic { nocrash == 0 -> nocrash = 1 }\n#endif\n");
+    }
+    // Deadlock runs have two copies of the loop: `end_rest` (both sides at
+    // rest) and `busy`; the others only the second one.
+    let _ = write!(
+        o,
+        "active proctype composition() {{\n#ifdef DEADLOCK\n  atomic {{ NEXT }};\nend_rest:\n  do\n{steps}  od;\nbusy:\n#endif\n  do\n{steps}  od\n#ifdef DEADLOCK\n  ;\nstop:\n  skip\n#endif\n}}\n"
+    );
     Ok(o)
 }
 
@@ -935,7 +954,10 @@ fn reply_steps(
 fn crash_steps(g: &mut Gen, d: usize, j: usize, mode: RestartMode) {
     let c = g.c;
     let spec = g.spec;
-    let mut base = vec![format!("crashes < {}", c.restart.max_crashes)];
+    let mut base = vec![
+        "CRASH_OK".to_string(),
+        format!("crashes < {}", c.restart.max_crashes),
+    ];
     if mode != RestartMode::Tombstone {
         base.push("tomb == 0".into());
     }
@@ -1096,6 +1118,8 @@ pub struct SpinRun {
     pub states: u64,
     /// Wall time of `spin -a`, `gcc` and `pan`.
     pub seconds: f64,
+    /// pan's first error line (`pan:1: invalid end state (at depth 5)`).
+    pub error: Option<String>,
 }
 
 /// Spin's verdicts on one composition.
@@ -1177,6 +1201,12 @@ fn stored(text: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn first_error(text: &str) -> Option<String> {
+    text.lines()
+        .find(|l| l.starts_with("pan:1:"))
+        .map(|l| l.trim().to_string())
+}
+
 fn errors(text: &str) -> bool {
     text.lines()
         .find_map(|l| l.split("errors: ").nth(1))
@@ -1225,18 +1255,22 @@ pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
         violated: errors(&text),
         states: stored(&text),
         seconds: secs,
+        error: first_error(&text),
     });
-    for (name, flag) in [
-        ("deadlock", "DEADLOCK"),
-        ("reception", "RECEPTION"),
-        ("exactly-once", "EXACTLY"),
+    // Deadlock: pan's own invalid end states (no `-E`); the others ignore
+    // end states and check their assertions.
+    for (name, flag, args) in [
+        ("deadlock", "DEADLOCK", &[][..]),
+        ("reception", "RECEPTION", &["-E"][..]),
+        ("exactly-once", "EXACTLY", &["-E"][..]),
     ] {
-        let (text, secs) = pan(&dir, &local, &[flag], true, &["-E"])?;
+        let (text, secs) = pan(&dir, &local, &[flag], true, args)?;
         runs.push(SpinRun {
             name,
             violated: errors(&text),
             states: stored(&text),
             seconds: secs,
+            error: first_error(&text),
         });
     }
     for (name, claim) in [("progress", "progress"), ("timeout", "timeouts")] {
@@ -1246,6 +1280,7 @@ pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
                 violated: false,
                 states: 0,
                 seconds: 0.0,
+                error: None,
             });
             continue;
         }
@@ -1255,6 +1290,7 @@ pub fn run_spin(file: &Path) -> Result<SpinResult, String> {
             violated: errors(&text),
             states: stored(&text),
             seconds: secs,
+            error: first_error(&text),
         });
     }
     let _ = std::fs::remove_dir_all(&dir);
@@ -1274,6 +1310,8 @@ pub struct Comparison {
     pub seconds: (f64, f64),
     /// Every verdict agrees.
     pub agree: bool,
+    /// Per property Spin found violated: pan's first error line.
+    pub pan: Vec<(&'static str, String)>,
 }
 
 impl std::fmt::Display for Comparison {
@@ -1290,9 +1328,14 @@ impl std::fmt::Display for Comparison {
         )?;
         for (p, ours, theirs) in &self.verdicts {
             let v = |b: bool| if b { "holds" } else { "violated" };
+            let pan = self
+                .pan
+                .iter()
+                .find(|(q, _)| q == p)
+                .map_or(String::new(), |(_, e)| format!(" ({e})"));
             writeln!(
                 f,
-                "  {p:<13} ours {:<9} spin {:<9}{}",
+                "  {p:<13} ours {:<9} spin {:<9}{}{pan}",
                 v(*ours),
                 v(*theirs),
                 if ours == theirs {
@@ -1329,7 +1372,14 @@ pub fn compare(c: &Checked, s: &SpinResult) -> Comparison {
     ours.sort();
     theirs.sort();
     let agree = verdicts.iter().all(|(_, a, b)| a == b) && ours == theirs;
+    let pan = s
+        .runs
+        .iter()
+        .filter(|r| r.violated)
+        .filter_map(|r| r.error.clone().map(|e| (r.name, e)))
+        .collect();
     Comparison {
+        pan,
         name: c.composition.name.clone(),
         verdicts,
         states: (
