@@ -3,11 +3,12 @@
 //! crate holds what proves it right: the fixtures (`fixtures/`: a protocol
 //! that survives every restart, a session protocol with a restart state and
 //! without one, a deadlocking pair, a non-realizable dependency, a missing
-//! reception, dynamic subports, and restart models
-//! that lose or duplicate a request), the expected verdict of each, the cross-check with
-//! Spin on every fixture, and the conformance tests that drive the real
-//! serial driver on the hosted runtime with message sequences generated from
-//! its protocol.
+//! reception, dynamic subports, a wakeup lost to coalescing notifications,
+//! an end state that is valid only because it is declared `idle`, and
+//! restart models that lose or duplicate a request), the expected verdict
+//! of each, the cross-check with Spin on every fixture, and the conformance
+//! tests that drive the real serial driver on the hosted runtime with
+//! message sequences generated from its protocol.
 //!
 //! What must never happen: a fixture whose verdict changes unnoticed, a Spin
 //! cross-check that passes because Spin was not run (it says so, and fails
@@ -143,6 +144,35 @@ pub fn fixtures() -> Vec<Fixture> {
             // flight on a pipe has no `restarted` reply to be answered with
             // (deadlock, progress).
             violated: &["deadlock", "progress", "reception"],
+        },
+        Fixture {
+            name: "lost wakeup",
+            input: spec("lost-wakeup.tingu"),
+            options: opts(|o| o.restart.max_crashes = 0),
+            // Two kicks before the consumer runs are one wakeup
+            // (notifications coalesce): the consumer waits for a second kick,
+            // the producer for `done`.
+            violated: &["deadlock"],
+        },
+        Fixture {
+            name: "lost wakeup, with restarts",
+            input: spec("lost-wakeup.tingu"),
+            options: Options::default(),
+            violated: &["deadlock"],
+        },
+        Fixture {
+            name: "resting end state",
+            input: spec("resting.tingu"),
+            options: opts(|o| o.restart.max_crashes = 0),
+            // A spent session stops in `ready`, declared `idle`.
+            violated: &[],
+        },
+        Fixture {
+            name: "resting end state, undeclared",
+            input: spec("resting-undeclared.tingu"),
+            options: opts(|o| o.restart.max_crashes = 0),
+            // The same end, in a state not declared resting.
+            violated: &["deadlock"],
         },
         Fixture {
             name: "shipped system",

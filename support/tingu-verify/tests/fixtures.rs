@@ -172,6 +172,88 @@ fn the_non_realizable_dependency_never_starts_the_device() {
     );
 }
 
+/// Notifications coalesce: two kicks sent before the consumer runs are one
+/// wakeup. The consumer then waits for a second kick, the producer for
+/// `done`: each waits for input, neither is in a resting state, and the
+/// shortest counterexample is kick, kick, one delivery.
+#[test]
+fn a_wakeup_lost_to_coalescing_is_a_deadlock() {
+    let (c, r) = run(&fixture("lost wakeup")).expect("verify");
+    let ch = &r.checked[0];
+    let comp = &ch.composition;
+    let dl = ch.findings("deadlock");
+    assert_eq!(dl.len(), 1, "{:?}", ch.exploration.findings);
+    assert!(
+        dl[0].message.contains("owner=one") && dl[0].message.contains("peer=two"),
+        "{}",
+        dl[0].message
+    );
+    let t = dl[0].trace.as_ref().expect("a trace");
+    let kinds: Vec<&StepKind> = t.steps.iter().map(|(k, _)| k).collect();
+    assert_eq!(kinds.len(), 3, "{kinds:?}");
+    assert!(matches!(kinds[0], StepKind::Notify { from: 1, .. }));
+    assert!(matches!(kinds[1], StepKind::Notify { from: 1, .. }));
+    assert!(matches!(kinds[2], StepKind::Deliver { to: 0, .. }));
+    let state = |i: usize| t.steps[i].1.as_deref().expect("a state");
+    // One pending bit, not a counter: the second kick changed only the
+    // producer's state, and one delivery consumed both.
+    let pending = |s: &[u32]| {
+        comp.describe(&c.spec, s)
+            .matches("[notification pending]")
+            .count()
+    };
+    assert_eq!(pending(state(0)), 1);
+    assert_eq!(pending(state(1)), 1);
+    assert_eq!(pending(state(2)), 0);
+    assert_eq!(comp.leaf(state(0), 0, 0), comp.leaf(state(1), 0, 0));
+    let end = state(2);
+    assert!(comp.steps(&c.spec, end).is_empty(), "stuck");
+    // Each side waits for a message it receives there: "waiting for input"
+    // is not a valid end state, only a declared resting state is.
+    for side in 0..2 {
+        let leaf = comp.leaf(end, side, 0);
+        let p = comp.proto(&c.spec, side, 0);
+        assert!(p.transitions_from(leaf).any(|tr| match tr.trigger {
+            tingu::ir::Trigger::Own(m) => comp.eff_dir(&c.spec, side, 0, m) == tingu::ir::Dir::In,
+            tingu::ir::Trigger::Foreign(_) => false,
+        }));
+        assert!(!comp.at_rest(&c.spec, end, side));
+    }
+    // No other property is violated: every state is reached (the kicks
+    // may also be delivered one at a time), nothing is refused.
+    assert!(ch.holds("reachability") && ch.holds("reception"));
+}
+
+/// A composition may stop only in states its protocol declares resting:
+/// the spent session in `ready` is fine with `idle state ready`, and the
+/// same end is a deadlock without it.
+#[test]
+fn only_states_declared_resting_are_valid_end_states() {
+    let (c, r) = run(&fixture("resting end state")).expect("verify");
+    let ch = &r.checked[0];
+    assert!(ch.ok(), "{:?}", ch.exploration.findings);
+    let p = ch.composition.proto(&c.spec, 0, 0);
+    let ready = p.state("ready").expect("ready");
+    assert!(p.states[ready].is_idle && p.is_resting(ready));
+    let states = ch.exploration.states;
+
+    let (c, r) = run(&fixture("resting end state, undeclared")).expect("verify");
+    let ch = &r.checked[0];
+    assert_eq!(ch.exploration.states, states, "the same state space");
+    let p = ch.composition.proto(&c.spec, 0, 0);
+    assert!(!p.is_resting(p.state("ready").expect("ready")));
+    let dl = ch.findings("deadlock");
+    assert_eq!(dl.len(), 1);
+    assert!(
+        dl[0].message.contains("owner=ready{left=0}")
+            && dl[0].message.contains("peer=ready{left=0}"),
+        "{}",
+        dl[0].message
+    );
+    // open, then two requests (call, save, commit, reply each).
+    assert_eq!(dl[0].trace.as_ref().map(|t| t.steps.len()), Some(12));
+}
+
 #[test]
 fn the_shipped_system_binds_three_channels_and_restarts_only_the_driver() {
     let f = fixture("shipped system");

@@ -1,10 +1,23 @@
 //! Our checker and Spin agree on every fixture: the verdict of every
 //! property, the unreached states, and the number of states (the Promela
 //! export has exactly the explorer's state variables, so the counts are
-//! equal, not just close).
+//! equal, not just close). Spin's deadlock verdict is its own check of
+//! invalid end states (`end` labels only where both sides are at rest), so
+//! the fixtures that deadlock must be reported by pan as invalid end states.
 
 use tingu::verify::promela;
 use tingu_verify::{fixtures, run, spin_or_skip};
+
+/// Fixtures whose deadlock Spin must find as an invalid end state, and
+/// fixtures where it must find none (an end that is valid only because it
+/// is declared resting).
+const DEADLOCKS: &[&str] = &[
+    "deadlocking pair",
+    "lost wakeup",
+    "lost wakeup, with restarts",
+    "resting end state, undeclared",
+];
+const NO_DEADLOCK: &[&str] = &["resting end state", "good", "shipped system"];
 
 #[test]
 fn spin_agrees_with_our_checker_on_every_fixture() {
@@ -25,8 +38,13 @@ fn spin_agrees_with_our_checker_on_every_fixture() {
             jobs.push((f.name, ch, file));
         }
     }
+    for name in DEADLOCKS.iter().chain(NO_DEADLOCK) {
+        assert!(jobs.iter().any(|(n, _, _)| n == name), "no fixture {name}");
+    }
     // Two at a time (CI has two cores).
     let mut failures = Vec::new();
+    // Per fixture: whether Spin found an invalid end state in some composition.
+    let mut invalid_end: Vec<(&str, bool)> = Vec::new();
     for pair in jobs.chunks(2) {
         let results: Vec<_> = std::thread::scope(|s| {
             let hs: Vec<_> = pair
@@ -44,8 +62,32 @@ fn spin_agrees_with_our_checker_on_every_fixture() {
             if !cmp.agree || cmp.states.0 as u64 != cmp.states.1 {
                 failures.push(format!("{name}: {cmp}"));
             }
+            let dl = s.run("deadlock").expect("a deadlock run");
+            let invalid = dl.violated
+                && dl
+                    .error
+                    .as_deref()
+                    .is_some_and(|e| e.contains("invalid end state"));
+            if dl.violated && !invalid {
+                failures.push(format!(
+                    "{name}: {}: Spin's deadlock run failed otherwise: {:?}",
+                    ch.composition.name, dl.error
+                ));
+            }
+            match invalid_end.iter_mut().find(|(n, _)| n == name) {
+                Some((_, x)) => *x |= invalid,
+                None => invalid_end.push((name, invalid)),
+            }
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    for (name, invalid) in &invalid_end {
+        if DEADLOCKS.contains(name) && !invalid {
+            failures.push(format!("{name}: Spin found no invalid end state"));
+        }
+        if NO_DEADLOCK.contains(name) && *invalid {
+            failures.push(format!("{name}: Spin found an invalid end state"));
+        }
+    }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
