@@ -221,11 +221,16 @@ pub fn explore(spec: &Spec, c: &Composition, max_states: usize) -> Exploration {
             let key = "deadlock".to_string();
             if !seen_kinds.iter().any(|(p, _)| *p == "deadlock") {
                 seen_kinds.push(("deadlock", key));
+                let not_resting: Vec<String> = (0..2)
+                    .filter(|&side| !c.at_rest(spec, &s, side))
+                    .map(|side| c.sides[side].label.clone())
+                    .collect();
                 findings.push(Finding {
                     property: "deadlock",
                     message: format!(
-                        "no step possible (other than a crash) in {}",
-                        c.describe(spec, &s)
+                        "no step possible (other than a crash) in {}; not at rest: {} (a composition may stop only where both sides are out of calls in a resting state: initial, final or `idle`)",
+                        c.describe(spec, &s),
+                        not_resting.join(", ")
                     ),
                     trace: Some(path(spec, c, &table, &parent, id)),
                 });

@@ -171,7 +171,9 @@ impl SideModel {
 /// Scalars after the instance words.
 pub(crate) const BLOCKED: usize = 0; // + side: 0, or call message + 1
 pub(crate) const SERVING: usize = 2; // + side
-pub(crate) const BIT: usize = 4; // + side: a notification to that side is pending
+/// + side: a notification to that side is pending (one bit per channel and
+/// direction, not a counter: notifications coalesce).
+pub(crate) const BIT: usize = 4;
 pub(crate) const PHASE: usize = 6;
 pub(crate) const EFFECTS: usize = 7;
 pub(crate) const CRASHES: usize = 8;
@@ -329,7 +331,10 @@ pub enum StepKind {
         /// The caller is gone (it crashed): nobody receives it.
         dropped: bool,
     },
-    /// Side `from` notifies the other side (the bit is set).
+    /// Side `from` notifies the other side: the receiver's pending bit is
+    /// set. Notifications coalesce (Microkit): one sent while the bit is
+    /// set already merges with the pending one, and a single delivery
+    /// consumes both.
     Notify {
         /// Sender.
         from: usize,
@@ -1273,6 +1278,8 @@ impl Composition {
                             let Ok(mut n) = self.fire(spec, s, i, 0, cm, &[]) else {
                                 continue;
                             };
+                            // The sender's protocol moves; if a notification
+                            // is pending already, the two are one (coalescing).
                             self.set_scalar(&mut n, BIT + j, 1);
                             out.push(Step {
                                 kind: StepKind::Notify { from: i, msg: cm },

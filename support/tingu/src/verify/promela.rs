@@ -634,6 +634,8 @@ pub fn export(spec: &Spec, c: &Composition) -> Result<String, String> {
                     }
                 }
                 Transport::Notify => {
+                    // One pending bit per direction: a notification sent
+                    // while one is pending merges with it (coalescing).
                     let send = g.en(i, 0, cm, &[], false);
                     let mut body = g.fire(i, 0, cm, &[]);
                     body.push(format!("bit{j} = 1"));
