@@ -9,11 +9,34 @@ use std::process::ExitCode;
 
 use tingu::verify::{self, promela, Commit, Options, RestartMode};
 
+/// `tingu verify --help`.
+pub const USAGE: &str = "usage: tingu verify [options] <system.xml | files.tingu...>
+  Model-checks every bound channel of a system description (or the
+  compositions of specification files), driver restarts included:
+  deadlock, reception, progress, reachability, timeout, exactly-once
+  (docs/verification.md).
+options:
+  --crashes N            most crashes of the driver per run (default 2)
+  --restarts MODES       restart modes, comma-separated: warm,cold,tombstone,lossy
+                         (default warm,cold,tombstone)
+  --commit DISCIPLINE    atomic (default), effect-then-mark, mark-then-effect
+  --max-states N         give up (and fail) beyond N states (default 20000000)
+  --charts DIR           write every counterexample as Graphviz (and SVG)
+  --promela DIR          write the Promela models
+  --spin                 also run Spin on each model and compare its verdicts
+  -h, --help             this text
+exit status: 0 every property holds, 1 a violation (or a spec, system or
+binding error, or a disagreement with Spin), 2 usage or I/O errors";
+
 pub fn main(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     match run(args) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("tingu verify: {e}");
+            eprintln!("tingu verify: {e}\n{USAGE}");
             ExitCode::from(2)
         }
     }

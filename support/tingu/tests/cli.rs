@@ -160,3 +160,165 @@ fn build_api_writes_code_and_rerun_lines() {
         "{err}"
     );
 }
+
+/// Every command-line tool of this crate (`src/bin/*.rs`) answers `--help`
+/// and `-h` with its usage on stdout and exit status 0, and so does every
+/// `tingu` command.
+#[test]
+fn every_tool_and_command_answers_help_on_stdout() {
+    let bin_dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/bin");
+    let mut bins: Vec<String> = std::fs::read_dir(&bin_dir)
+        .expect("src/bin")
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            e.path()
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+        })
+        .collect();
+    bins.sort();
+    // A new tool must be added here (with its CARGO_BIN_EXE_ path).
+    assert_eq!(bins, ["tingu"], "tools in {}", bin_dir.display());
+    let cases: &[&[&str]] = &[
+        &["--help"],
+        &["-h"],
+        &["help"],
+        &["check", "--help"],
+        &["check", "-h"],
+        &["gen", "--help"],
+        &["gen", "-h"],
+        &["dot", "--help"],
+        &["dot", "-h"],
+        &["verify", "--help"],
+        &["verify", "-h"],
+        &["verify", "--crashes", "1", "-h"],
+    ];
+    for args in cases {
+        let out = tingu().args(*args).output().expect("run");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "tingu {args:?}: {stdout}");
+        assert!(stdout.starts_with("usage:"), "tingu {args:?}: {stdout}");
+        assert!(
+            out.stderr.is_empty(),
+            "tingu {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let want = if args[0] == "verify" {
+            "usage: tingu verify [options]"
+        } else {
+            "tingu check <files>..."
+        };
+        assert!(stdout.contains(want), "tingu {args:?}: {stdout}");
+    }
+    // Without arguments, or with an unknown command or option: the usage
+    // on stderr and status 2.
+    for args in [&[][..], &["frob"][..], &["verify", "--frob"][..]] {
+        let out = tingu().args(args).output().expect("run");
+        assert_eq!(out.status.code(), Some(2), "tingu {args:?}");
+        assert!(out.stdout.is_empty(), "tingu {args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("usage:"),
+            "tingu {args:?}"
+        );
+    }
+}
+
+/// A specification without a protocol or a component is an error that names
+/// the file, for every command: an empty file, comments only, or constants
+/// only. A file that only imports others, and a constants file imported by
+/// them, are fine.
+#[test]
+fn an_empty_specification_is_an_error_naming_the_file() {
+    let d = tmp("empty");
+    let empty = d.join("empty.tingu");
+    std::fs::write(&empty, "").expect("write");
+    let comments = d.join("comments.tingu");
+    std::fs::write(&comments, "// nothing yet\n/* still nothing */\n").expect("write");
+    let consts = d.join("consts.tingu");
+    std::fs::write(&consts, "const LIMIT = 4;\n").expect("write");
+    let cases = [
+        (
+            &empty,
+            "empty.tingu:1:1: error: empty specification: no protocol or component",
+        ),
+        (
+            &comments,
+            "comments.tingu:1:1: error: no protocol or component in this file",
+        ),
+        (
+            &consts,
+            "consts.tingu:1:1: error: no protocol or component in this file",
+        ),
+    ];
+    for (file, want) in cases {
+        for cmd in [
+            vec!["check"],
+            vec!["gen", "--rust", "out.rs"],
+            vec!["dot", "--out-dir", "charts"],
+            vec!["verify"],
+        ] {
+            let out = tingu()
+                .args(&cmd)
+                .arg(file)
+                .current_dir(&d)
+                .output()
+                .expect("run");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{cmd:?} {}: {err}",
+                file.display()
+            );
+            assert!(err.contains(want), "{cmd:?}: {err}");
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            assert!(!stdout.contains("ok"), "{cmd:?}: {stdout}");
+        }
+    }
+    // Given together with a real specification, the empty file is still
+    // reported (by name).
+    let out = tingu()
+        .arg("check")
+        .arg(spec())
+        .arg(&empty)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("empty.tingu:1:1: error: empty specification"));
+    // An aggregator importing a protocol that uses a constants file.
+    let proto = d.join("proto.tingu");
+    std::fs::write(
+        &proto,
+        "import \"consts.tingu\";
+protocol P { in a() = 1 call; out k() = 0x101 reply to a;
+  var n: 0..=LIMIT = 0;
+  initial state x { ?a -> y; }
+  state y { !k -> x; }
+}
+",
+    )
+    .expect("write");
+    let all = d.join("all.tingu");
+    std::fs::write(&all, "import \"proto.tingu\";\n").expect("write");
+    for files in [vec![&all], vec![&proto], vec![&consts, &proto]] {
+        let out = tingu().arg("check").args(&files).output().expect("run");
+        assert!(
+            out.status.success(),
+            "{files:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with("ok: 1 protocol(s), 0 component(s)")
+        );
+    }
+    // An aggregator of nothing.
+    let nothing = d.join("nothing.tingu");
+    std::fs::write(&nothing, "import \"consts.tingu\";\n").expect("write");
+    let out = tingu().arg("check").arg(&nothing).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(
+        "nothing.tingu:1:1: error: no protocol or component in this file or its imports"
+    ));
+    let _ = std::fs::remove_dir_all(&d);
+}

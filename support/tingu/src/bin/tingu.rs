@@ -5,9 +5,10 @@
 //! tingu gen --rust <out.rs> <files>...
 //! tingu dot --out-dir <dir> <files>...
 //! tingu verify [options] <system.xml | files...>
+//! tingu help | --help | -h        (and `tingu <command> --help`)
 //! ```
-//! Exit status: 0 on success, 1 if the specification has errors, 2 on usage
-//! or I/O errors.
+//! Exit status: 0 on success (and for `--help`, which prints the usage on
+//! stdout), 1 if the specification has errors, 2 on usage or I/O errors.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,11 +17,14 @@ use std::process::ExitCode;
 mod verify;
 
 const USAGE: &str = "usage:
-  tingu check <files>...
-  tingu gen --rust <out.rs> <files>...
-  tingu dot --out-dir <dir> <files>...
+  tingu check <files>...                  check specifications
+  tingu gen --rust <out.rs> <files>...    generate the Rust observers
+  tingu dot --out-dir <dir> <files>...    draw statecharts (Graphviz)
   tingu verify [--crashes N] [--restarts warm,cold,tombstone,lossy] [--commit atomic|effect-then-mark|mark-then-effect]
-               [--max-states N] [--charts DIR] [--spin] [--promela DIR] <system.xml | files...>";
+               [--max-states N] [--charts DIR] [--spin] [--promela DIR] <system.xml | files...>
+                                          model-check compositions (tingu verify --help)
+  tingu help | --help | -h                this text (also `tingu <command> --help`)
+exit status: 0 ok, 1 specification errors (or a violation), 2 usage or I/O errors";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -28,8 +32,16 @@ fn main() -> ExitCode {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if matches!(cmd.as_str(), "help" | "--help" | "-h") {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
     if cmd == "verify" {
         return verify::main(&args[1..]);
+    }
+    if !matches!(cmd.as_str(), "check" | "gen" | "dot") {
+        eprintln!("tingu: unknown command `{cmd}`\n{USAGE}");
+        return ExitCode::from(2);
     }
     let mut rust_out: Option<PathBuf> = None;
     let mut out_dir: Option<PathBuf> = None;
