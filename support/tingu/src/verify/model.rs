@@ -171,8 +171,8 @@ impl SideModel {
 /// Scalars after the instance words.
 pub(crate) const BLOCKED: usize = 0; // + side: 0, or call message + 1
 pub(crate) const SERVING: usize = 2; // + side
-/// + side: a notification to that side is pending (one bit per channel and
-/// direction, not a counter: notifications coalesce).
+/// Plus the side: a notification to that side is pending (one bit per
+/// channel and direction, not a counter: notifications coalesce).
 pub(crate) const BIT: usize = 4;
 pub(crate) const PHASE: usize = 6;
 pub(crate) const EFFECTS: usize = 7;
