@@ -7,7 +7,9 @@
 //! `restarted` reply) or as a tombstone (`stopped` to everything), up to a
 //! bound on crashes. The state
 //! space is explored exhaustively, breadth first, and six properties are
-//! checked separately: deadlock, unspecified reception, progress,
+//! checked separately: deadlock (stopping anywhere but in the resting
+//! states the protocols declare: initial, final, `idle`), unspecified
+//! reception, progress,
 //! reachability, timeout states and exactly-once. Every violation comes with
 //! the shortest run showing it, as a sequence chart. The same compositions
 //! are exported to Promela ([`promela`]) to cross-check with Spin.
