@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use fault_inject::Kind;
+use fault_inject::{Kind, Planned, Site};
 use hosted::{Board, LaunchConfig, System};
 use zerocopy::IntoBytes;
 
@@ -43,24 +43,39 @@ pub fn image() -> PathBuf {
         .clone()
 }
 
+/// A plan of faults between bytes of the stream: (byte count, kind).
 pub fn plan(entries: &[(u64, Kind)]) -> Vec<u8> {
-    let mut b = vec![0u8; fault_inject::PLAN_BYTES];
-    let n = fault_inject::encode(entries, &mut b);
-    b.truncate(n);
-    b
+    let p: Vec<Planned> = entries
+        .iter()
+        .map(|&(at, k)| Planned::new(Site::Bytes, at, k))
+        .collect();
+    planned(&p)
 }
 
-pub fn plan_sites(entries: &[(fault_inject::Site, u64, Kind)]) -> Vec<u8> {
-    let mut b = vec![0u8; fault_inject::PLAN_BYTES];
-    let n = fault_inject::encode_sites(entries, &mut b);
-    b.truncate(n);
+/// A plan whose entries name their site.
+pub fn plan_sites(entries: &[(Site, u64, Kind)]) -> Vec<u8> {
+    let p: Vec<Planned> = entries
+        .iter()
+        .map(|&(site, at, k)| Planned::new(site, at, k))
+        .collect();
+    planned(&p)
+}
+
+/// The bytes of a plan, exactly as long as it needs (the launch refuses a
+/// prefill larger than its region, naming both sizes).
+pub fn planned(entries: &[Planned]) -> Vec<u8> {
+    let mut b = vec![0u8; fault_inject::bytes_for(entries.len())];
+    match fault_inject::encode(entries, &mut b) {
+        Ok(n) => b.truncate(n),
+        Err(e) => panic!("{e}"),
+    }
     b
 }
 
 pub fn random_plan(seed: u64, faults: usize, span: u64, kinds: &[Kind]) -> Vec<u8> {
-    let mut e = vec![(0, Kind::Panic); faults];
+    let mut e = vec![Planned::new(Site::Bytes, 0, Kind::Panic); faults];
     let n = fault_inject::generate(seed, faults, span, kinds, &mut e);
-    plan(&e[..n])
+    planned(&e[..n])
 }
 
 pub fn config(frames: u32, seed: u64) -> Vec<u8> {

@@ -102,7 +102,8 @@ pub type ClientPd<P> = ClientPdWith<P, SerialClientObserver>;
 /// Entry point without protocol checking: only for measuring what the
 /// observers cost.
 pub fn init_unchecked<P: Platform>(platform: P) -> ClientPdWith<P, NoObserver> {
-    let p = Checked::new(platform, NO_OBSERVER.init(NoObserver));
+    let p = Checked::new(platform, NO_OBSERVER.init(NoObserver))
+        .with_ledgers(serial_api::is_error_label);
     let outcome = run(&p);
     CheckedHandler::new(p.clone(), Client { p, outcome })
 }
@@ -117,7 +118,10 @@ pub fn init<P: Platform>(platform: P) -> ClientPd<P> {
         Ok(o) => o,
         Err((a, b)) => panic!("client: ports {a} and {b} share a channel"),
     };
-    let p = Checked::new(platform, OBSERVER.init(observer));
+    // The call ledger the serial driver's monitor reads (where the driver
+    // cannot forge it).
+    let p =
+        Checked::new(platform, OBSERVER.init(observer)).with_ledgers(serial_api::is_error_label);
     if config(&p).flags & FLAG_PROBE_WRONG_STATE != 0 {
         probe_wrong_state(&p);
     }

@@ -86,8 +86,17 @@ impl<P: Platform> Handler for Conformance<P> {
     }
 }
 
+static NO_OBSERVER: channel::ObserverCell<channel::NoObserver> = channel::ObserverCell::new();
+
 /// Entry point: play the script, record the replies.
-pub fn init<P: Platform>(p: P) -> Conformance<P> {
+///
+/// The calls go through the channel layer without an observer (the script
+/// must be able to break the protocol), so that the transport below every
+/// protocol is the one real clients have: a call ledger, and `retry`
+/// answered by calling again.
+pub fn init<P: Platform>(p: P) -> Conformance<channel::Checked<P, channel::NoObserver>> {
+    let p = channel::Checked::new(p, NO_OBSERVER.init(channel::NoObserver))
+        .with_ledgers(serial_api::is_error_label);
     let played = play(&p);
     Conformance { p, played }
 }

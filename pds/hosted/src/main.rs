@@ -19,7 +19,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use fault_inject::Kind;
+use fault_inject::{Kind, Planned, Site};
 use hosted::{Board, Console, LaunchConfig, System};
 use zerocopy::IntoBytes;
 
@@ -124,15 +124,22 @@ fn parse(args: &[String]) -> Result<Opts, String> {
     Ok(o)
 }
 
-/// The fault plan for a stream of `frames` frames.
-fn plan_bytes(o: &Opts) -> Vec<u8> {
+/// The fault plan for a stream of `frames` frames: every fault asked for,
+/// or an error (never a plan silently cut short).
+fn plan_bytes(o: &Opts) -> Result<Vec<u8>, String> {
     let span = o.frames as u64 * 64;
-    let mut entries = vec![(0, Kind::Panic); o.faults.min(fault_inject::MAX_ENTRIES)];
+    let mut entries = vec![Planned::new(Site::Bytes, 0, Kind::Panic); o.faults];
     let n = fault_inject::generate(o.seed, o.faults, span, &o.kinds, &mut entries);
-    let mut bytes = vec![0u8; fault_inject::PLAN_BYTES];
-    let len = fault_inject::encode(&entries[..n], &mut bytes);
-    bytes.truncate(len.max(16));
-    bytes
+    if n < o.faults {
+        return Err(format!(
+            "{} faults cannot be placed in a stream of {span} bytes",
+            o.faults
+        ));
+    }
+    let mut bytes = vec![0u8; fault_inject::bytes_for(n)];
+    let len = fault_inject::encode(&entries[..n], &mut bytes).map_err(|e| e.to_string())?;
+    bytes.truncate(len);
+    Ok(bytes)
 }
 
 fn config_bytes(o: &Opts) -> Vec<u8> {
@@ -151,7 +158,7 @@ fn launch(o: &Opts, console: Console) -> Result<System, String> {
     let mut cfg = LaunchConfig::new(&o.system, o.board, image);
     cfg.console = console;
     cfg.prefill = vec![
-        ("fault_plan".to_string(), plan_bytes(o)),
+        ("fault_plan".to_string(), plan_bytes(o)?),
         ("stream_config".to_string(), config_bytes(o)),
     ];
     System::launch(cfg).map_err(|e| e.to_string())
@@ -170,7 +177,7 @@ fn cli(args: Vec<String>) -> Result<ExitCode, String> {
             drop(sys);
             Ok(ExitCode::SUCCESS)
         }
-        "plan" => write_out(&o, &plan_bytes(&o)),
+        "plan" => write_out(&o, &plan_bytes(&o)?),
         "config" => write_out(&o, &config_bytes(&o)),
         other => Err(format!("unknown command {other:?}")),
     }

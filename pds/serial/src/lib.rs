@@ -18,7 +18,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use ns16550::Ns16550;
 
 use pd_core::{pd_log, Arch, DeviceIo, Platform};
-use personality::{Personality, StartPath};
+use personality::{Personality, Staging, StartPath};
 use pl011::Pl011;
 use serial_api::spec::{SerialChannels, SerialObserver};
 use serial_stream::{AttachUart, IrqStatus, SerialDriver, SerialState, Uart, CLIENT, MONITOR};
@@ -124,45 +124,45 @@ fn start<P: Platform, O: Observer>(
     cell: &'static ObserverCell<O>,
     observer: O,
 ) -> SerialPdWith<P, O> {
-    let (path, home) = match personality::peek::<SerialState>(&platform) {
-        Ok(x) => x,
-        Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
-    };
-    let area = SaveArea {
-        len: home.len,
-        words: home.words,
-        capacity: persist::OBSERVER_WORDS,
-        deadline: home.deadline,
-        report_len: home.report_len,
-        report: home.report,
-        report_capacity: persist::REPORT_BYTES,
-    };
-    // The observer begins like the driver: where it was (warm), in its
-    // restart states (cold, tombstone, untrusted region), or fresh (first boot).
-    let mode = match path {
-        StartPath::Warm => StartMode::Restore,
-        StartPath::Fresh(persist::Untrusted::NoMagic) => StartMode::Fresh,
-        _ => StartMode::Restart,
-    };
-    let p = Checked::persistent(platform, cell.init(observer), area, mode);
-    match Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR)) {
-        Ok(mut h) => {
-            let (init, zero) = (
-                INIT_STATIC.load(Ordering::Relaxed),
-                ZERO_STATIC.load(Ordering::Relaxed),
-            );
-            let epoch = h.env().epoch();
-            let total_tx = h.env().state().total_tx;
-            pd_log!(
-                &p,
-                "serial: start epoch {epoch}: init-static {init:#x} zero-static {zero:#x} persistent total_tx {total_tx}"
-            );
-            INIT_STATIC.store(0xdead_beef, Ordering::Relaxed);
-            ZERO_STATIC.store(epoch + 1, Ordering::Relaxed);
-            CheckedHandler::new(p, h)
-        }
+    static STAGING: Staging = Staging::new();
+    let mut boot = match personality::Boot::<SerialState>::load(&platform, &STAGING) {
+        Ok(b) => b,
         // Without its persistent region the driver cannot honour its
         // contract: fault, and let the monitor's policy decide.
         Err(e) => panic!("serial: cannot start: {e:?} (is the persistent region mapped?)"),
-    }
+    };
+    let parts = boot.save_area();
+    let area = SaveArea {
+        len: parts.len,
+        words: parts.words,
+        capacity: parts.capacity,
+        deadline: parts.deadline,
+        report_len: parts.report_len,
+        report: parts.report,
+        report_capacity: parts.report_capacity,
+    };
+    // The observer begins like the driver: where the last commit left it
+    // (warm), in its restart states (cold, tombstone, untrusted region), or
+    // fresh (first boot).
+    let mode = match boot.path() {
+        StartPath::Warm => StartMode::Restore,
+        _ if boot.first_boot() => StartMode::Fresh,
+        _ => StartMode::Restart,
+    };
+    let p = Checked::persistent(platform, cell.init(observer), area, mode);
+    let mut h =
+        Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR), boot);
+    let (init, zero) = (
+        INIT_STATIC.load(Ordering::Relaxed),
+        ZERO_STATIC.load(Ordering::Relaxed),
+    );
+    let epoch = h.env().epoch();
+    let total_tx = h.env().state().total_tx;
+    pd_log!(
+        &p,
+        "serial: start epoch {epoch}: init-static {init:#x} zero-static {zero:#x} persistent total_tx {total_tx}"
+    );
+    INIT_STATIC.store(0xdead_beef, Ordering::Relaxed);
+    ZERO_STATIC.store(epoch + 1, Ordering::Relaxed);
+    CheckedHandler::new(p, h)
 }

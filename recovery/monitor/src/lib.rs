@@ -2,35 +2,54 @@
 //! them for hangs, and restarts them per their declared policy.
 //!
 //! For each fault: decode it (never trusting its shape), log one line, check
-//! the child's persistent region, ask the policy (warm, cold, stop), prepare
-//! the region accordingly (epoch, directive, wipe) and restart the child. The
-//! child's personality does the rest and notifies `ready`, at which point the
-//! monitor logs the restart with its duration split into phases.
+//! the child's persistent region, weigh the evidence of progress, ask the
+//! policy (warm, cold, stop), write the epoch and the directive into the
+//! child's control page (a region the child can read but not write) and
+//! restart the child. The child's personality does the rest and notifies
+//! `ready`, at which point the monitor logs the restart with its duration
+//! split into phases.
 //!
-//! Hangs: on every watchdog tick the monitor reads each child's heartbeat; a
-//! child that is busy (in a handler or starting) and has not made progress for
-//! `hang_ns` is stopped and handled as a [`Fault::Hang`]. Protocol timeout
-//! deadlines published by the child's observer are checked on the same tick.
+//! Evidence the child cannot forge or erase decides everything: the control
+//! page and the monitor's own memory (phases, the last heartbeat it saw and
+//! when), and the call ledgers of the child's clients (regions the clients
+//! write and the child cannot), which say whether a call is outstanding, by
+//! when its protocol wants the answer, and how many calls succeeded, which is
+//! what "progress" means to the policy. What the child writes itself (its
+//! heartbeat, busy flag and published deadline) can only make a hang be
+//! found sooner, never later.
+//!
+//! Hangs: on every watchdog tick, a child that is busy (a call outstanding,
+//! a handler running, or a start under way) and whose heartbeat has not moved
+//! for `hang_ns` is stopped and handled as a [`Fault::Hang`]; one past a
+//! protocol deadline as a [`Fault::ProtocolTimeout`].
 //!
 //! "Stop" is a restart into tombstone mode: the child answers every call with
 //! a "stopped" error (a PD that simply stopped would leave its callers blocked
 //! forever), and its clients are notified.
+//!
+//! Fault injection (tests): the monitor lane of the fault plan makes the
+//! monitor stop the child asynchronously at chosen instants, or write into
+//! its region while it runs; see `fault-inject`.
 //!
 //! What must never happen: the monitor faulting or panicking on anything a
 //! child did (it is the one PD that must survive); a restart from a region
 //! that failed validation; a child left blocked with no decision.
 #![no_std]
 
+use call_ledger::Reader as LedgerReader;
+use fault_inject::Kind as InjectKind;
 use pd_core::{
     pd_log, Channel, ChannelSet, ChildId, ChildOp, Fault, FaultAction, Handler, Platform,
 };
-use persist::{MonitorRegion, StartPath, Verdict};
-use recovery_policy::{Decision, Tracker};
+use persist::{ControlPage, Directive, MonitorRegion, StartPath, Verdict};
+use recovery_policy::{Decision, Evidence, Tracker};
 
 pub use recovery_policy::Policy;
 
 /// Most children one monitor supervises.
 pub const MAX_CHILDREN: usize = 16;
+/// Most call ledgers (client channels) per child.
+pub const MAX_LEDGERS: usize = 4;
 
 /// A child's configuration, generated from the system description.
 #[derive(Debug)]
@@ -41,6 +60,10 @@ pub struct ChildConfig {
     pub id: u8,
     /// The monitor's `setvar_vaddr` for the child's persistent region.
     pub region_setvar: &'static str,
+    /// The monitor's `setvar_vaddr` for the child's control page.
+    pub control_setvar: &'static str,
+    /// The monitor's `setvar_vaddr`s for the call ledgers of the child's clients.
+    pub ledger_setvars: &'static [&'static str],
     /// The monitor's channel to the child (the child notifies `ready` on it).
     pub ready_channel: u8,
     /// The monitor's channels to the child's clients, notified when it stops.
@@ -75,19 +98,27 @@ pub struct RestartTiming {
 struct Child {
     cfg: &'static ChildConfig,
     region: Option<MonitorRegion>,
+    control: Option<*mut u8>,
+    ledgers: [Option<LedgerReader>; MAX_LEDGERS],
     tracker: Tracker,
     epoch: u64,
     phase: Phase,
     decision: Decision,
     last_fault: Option<Fault>,
     timing: RestartTiming,
-    last_progress: u64,
-    stalled_since: Option<u64>,
+    /// The child's heartbeat as last seen, and when it last changed.
+    heartbeat: u64,
+    heartbeat_at: u64,
+    /// Since when the child has been busy without a break.
+    busy_since: Option<u64>,
+    /// The ledger call (issued number) a protocol timeout was acted on.
+    timed_out_call: Option<u64>,
     restarts: u64,
     /// Epoch whose completed start has been logged.
     logged_epoch: Option<u64>,
-    /// Requests the child had served when it was last restarted.
-    served_mark: u64,
+    /// Without ledgers: requests served in regions formatted before.
+    served_base: u64,
+    served_last: u64,
 }
 
 /// Counters, for the summary line and tests.
@@ -113,10 +144,13 @@ pub struct Monitor<P: Platform> {
     children: [Option<Child>; MAX_CHILDREN],
     tick_ns: u64,
     plan: Option<fault_inject::Plan>,
+    /// When the next monitor-lane injection is due (ns), if any.
+    inject_at: Option<u64>,
     stats: Stats,
 }
 
-/// `setvar_vaddr` of the fault plan, if the monitor maps it (for latency).
+/// `setvar_vaddr` of the fault plan, if the monitor maps it (for latency,
+/// and for its own lane of injections).
 pub const FAULT_PLAN_SETVAR: &str = "fault_plan";
 
 impl<P: Platform> Monitor<P> {
@@ -125,36 +159,8 @@ impl<P: Platform> Monitor<P> {
         let mut slots: [Option<Child>; MAX_CHILDREN] = Default::default();
         let mut tick_ns = u64::MAX;
         for (slot, cfg) in slots.iter_mut().zip(children) {
-            let region = p.region(cfg.region_setvar).and_then(|r| {
-                // SAFETY: the region is mapped read-write into the monitor for
-                // its whole life; the monitor writes it only while the child
-                // is not running.
-                unsafe { MonitorRegion::new(r.as_mut_ptr(), r.size) }.ok()
-            });
-            if region.is_none() {
-                pd_log!(
-                    &p,
-                    "monitor: {}: no usable persistent region {:?}: restarts will be cold",
-                    cfg.name,
-                    cfg.region_setvar
-                );
-            }
+            *slot = Some(Self::child_of(&p, cfg));
             tick_ns = tick_ns.min((cfg.policy.hang_ns / 4).max(1_000_000));
-            *slot = Some(Child {
-                cfg,
-                region,
-                tracker: Tracker::new(cfg.policy),
-                epoch: 0,
-                phase: Phase::Running,
-                decision: Decision::Warm,
-                last_fault: None,
-                timing: RestartTiming::default(),
-                last_progress: 0,
-                stalled_since: None,
-                restarts: 0,
-                logged_epoch: None,
-                served_mark: 0,
-            });
         }
         if children.len() > MAX_CHILDREN {
             pd_log!(
@@ -166,14 +172,17 @@ impl<P: Platform> Monitor<P> {
             .region(FAULT_PLAN_SETVAR)
             // SAFETY: mapped read-write for the monitor's life.
             .map(|r| unsafe { fault_inject::Plan::new(r.as_mut_ptr(), r.size) });
-        let m = Self {
+        let now = p.now_ns();
+        let mut m = Self {
             p,
             children: slots,
             tick_ns: if tick_ns == u64::MAX { 0 } else { tick_ns },
             plan,
+            inject_at: None,
             stats: Stats::default(),
         };
-        m.arm_tick();
+        m.schedule_injection(now);
+        m.arm_tick(now);
         pd_log!(
             &m.p,
             "monitor: supervising {} child(ren), watchdog tick {} ms",
@@ -183,8 +192,69 @@ impl<P: Platform> Monitor<P> {
         m
     }
 
-    fn arm_tick(&self) {
-        if self.tick_ns > 0 && self.p.set_timeout(self.tick_ns).is_err() {
+    fn child_of(p: &P, cfg: &'static ChildConfig) -> Child {
+        let region = p.region(cfg.region_setvar).and_then(|r| {
+            // SAFETY: the region is mapped into the monitor for its whole
+            // life; the monitor only reads it (and, for fault injection,
+            // scribbles on it on purpose).
+            unsafe { MonitorRegion::new(r.as_mut_ptr(), r.size) }.ok()
+        });
+        if region.is_none() {
+            pd_log!(
+                p,
+                "monitor: {}: no usable persistent region {:?}: restarts will be cold",
+                cfg.name,
+                cfg.region_setvar
+            );
+        }
+        let control = p
+            .region(cfg.control_setvar)
+            .filter(|r| r.size >= core::mem::size_of::<ControlPage>())
+            .map(|r| r.as_mut_ptr());
+        if control.is_none() {
+            pd_log!(
+                p,
+                "monitor: {}: no control page {:?}: the child cannot be told how to start",
+                cfg.name,
+                cfg.control_setvar
+            );
+        }
+        let mut ledgers = [None; MAX_LEDGERS];
+        for (slot, name) in ledgers.iter_mut().zip(cfg.ledger_setvars) {
+            *slot = p
+                .region(name)
+                .filter(|r| r.size >= core::mem::size_of::<call_ledger::Ledger>())
+                // SAFETY: mapped readable into the monitor for its life.
+                .map(|r| unsafe { LedgerReader::new(r.as_mut_ptr()) });
+        }
+        Child {
+            cfg,
+            region,
+            control,
+            ledgers,
+            tracker: Tracker::new(cfg.policy),
+            epoch: 0,
+            phase: Phase::Running,
+            decision: Decision::Warm,
+            last_fault: None,
+            timing: RestartTiming::default(),
+            heartbeat: 0,
+            heartbeat_at: 0,
+            busy_since: None,
+            timed_out_call: None,
+            restarts: 0,
+            logged_epoch: None,
+            served_base: 0,
+            served_last: 0,
+        }
+    }
+
+    fn arm_tick(&self, now: u64) {
+        let mut after = self.tick_ns;
+        if let Some(at) = self.inject_at {
+            after = after.min(at.saturating_sub(now).max(1));
+        }
+        if after > 0 && after != u64::MAX && self.p.set_timeout(after).is_err() {
             pd_log!(&self.p, "monitor: no timer: hangs will not be detected");
         }
     }
@@ -209,7 +279,44 @@ impl<P: Platform> Monitor<P> {
             .position(|c| c.as_ref().is_some_and(|c| c.cfg.id == id))
     }
 
-    /// Handle a fault (or hang) of child `id` at `now`.
+    /// Calls the child's clients saw succeed so far (monotonic).
+    fn successes(c: &mut Child) -> u64 {
+        let mut any = false;
+        let mut sum = 0u64;
+        for l in c.ledgers.iter().flatten() {
+            if let Some(s) = l.snapshot() {
+                any = true;
+                sum = sum.wrapping_add(s.succeeded);
+            }
+        }
+        if any {
+            return sum;
+        }
+        // No client ledger: the child's own count (forgeable, documented).
+        if let Some(s) = c.region.as_ref().and_then(|r| r.summary().ok()) {
+            c.served_last = s.served;
+        }
+        c.served_base + c.served_last
+    }
+
+    /// Outstanding calls: (any busy, earliest deadline, its call number).
+    fn ledger_state(c: &Child) -> (bool, Option<(u64, u64)>) {
+        let mut busy = false;
+        let mut deadline: Option<(u64, u64)> = None;
+        for l in c.ledgers.iter().flatten() {
+            let Some(s) = l.snapshot() else { continue };
+            if !s.busy() {
+                continue;
+            }
+            busy = true;
+            if s.deadline != 0 && deadline.is_none_or(|(d, _)| s.deadline < d) {
+                deadline = Some((s.deadline, s.issued));
+            }
+        }
+        (busy, deadline)
+    }
+
+    /// Handle a fault (or hang) of child `idx` at `now`.
     fn handle(&mut self, idx: usize, fault: Fault, now: u64) {
         // A restart that completed but whose `ready` we have not processed yet
         // (the new fault overtook the notification): log it first.
@@ -261,29 +368,30 @@ impl<P: Platform> Monitor<P> {
                 why.name()
             );
         }
-        let served_now = c.region.as_ref().map_or(0, |r| r.served());
-        let served = verdict == Verdict::Trusted && served_now > c.served_mark;
+        let ev = Evidence {
+            region_trusted: verdict == Verdict::Trusted,
+            successes: Self::successes(c),
+            during_start: c.phase == Phase::Restarting,
+        };
         let decision = match fault {
-            Fault::ProtocolTimeout { .. } => c.tracker.on_unanswerable(now, served),
-            _ => c.tracker.on_fault(now, verdict == Verdict::Trusted, served),
+            Fault::ProtocolTimeout { .. } => c.tracker.on_unanswerable(now, ev),
+            _ => c.tracker.on_fault(now, ev),
         };
-        // A cold or tombstone start formats the region: its count restarts.
-        c.served_mark = if decision == Decision::Warm {
-            served_now
-        } else {
-            0
+        if decision != Decision::Warm {
+            // The region is formatted by the start: its count restarts.
+            c.served_base += c.served_last;
+            c.served_last = 0;
+        }
+        c.epoch = c.epoch.wrapping_add(1);
+        let directive = match decision {
+            Decision::Warm => Directive::Warm,
+            Decision::Cold(_) => Directive::Cold,
+            Decision::Stop => Directive::Tombstone,
         };
-        c.epoch = c
-            .region
-            .as_ref()
-            .map_or(c.epoch, |r| r.epoch().max(c.epoch))
-            .wrapping_add(1);
-        if let Some(r) = c.region.as_mut() {
-            match decision {
-                Decision::Warm => r.prepare_warm(c.epoch),
-                Decision::Cold(_) => r.prepare_cold(c.epoch),
-                Decision::Stop => r.prepare_tombstone(c.epoch),
-            }
+        if let Some(base) = c.control {
+            // SAFETY: the control page is mapped read-write into the monitor
+            // (read-only into the child, which is not running now).
+            unsafe { persist::write_control(base, &ControlPage::new(c.epoch, directive)) };
         }
         match decision {
             Decision::Warm => self.stats.warm += 1,
@@ -297,7 +405,7 @@ impl<P: Platform> Monitor<P> {
             t_fault: now,
             t_issued: 0,
         };
-        c.stalled_since = None;
+        c.busy_since = None;
         c.phase = if decision == Decision::Stop {
             Phase::Stopped
         } else {
@@ -314,6 +422,7 @@ impl<P: Platform> Monitor<P> {
         if let Some(c) = self.children[idx].as_mut() {
             c.timing.t_issued = t_issued;
             c.restarts += 1;
+            c.heartbeat_at = t_issued;
         }
         pd_log!(
             &self.p,
@@ -351,7 +460,6 @@ impl<P: Platform> Monitor<P> {
         c.logged_epoch = Some(rec.epoch);
         if c.last_fault.is_none() {
             // First boot.
-            c.last_progress = region.liveness().1;
             pd_log!(
                 &self.p,
                 "monitor: {} up ({} start, epoch {})",
@@ -385,8 +493,7 @@ impl<P: Platform> Monitor<P> {
             us(rec.t_ready, rec.t_replayed),
             us(origin, rec.t_replayed.max(now.min(rec.t_replayed)))
         );
-        c.last_progress = region.liveness().1;
-        c.stalled_since = None;
+        c.busy_since = None;
     }
 
     /// Watchdog tick: find children that are busy without progress, or past
@@ -399,30 +506,45 @@ impl<P: Platform> Monitor<P> {
             if c.phase == Phase::Stopped {
                 continue;
             }
-            let Some(region) = c.region.as_ref() else {
-                continue;
-            };
-            let (busy, progress) = region.liveness();
-            let deadline = region.deadline();
+            let (busy_self, heartbeat, deadline_self) =
+                c.region.as_ref().map_or((false, 0, 0), |r| r.liveness());
+            let (busy_calls, ledger_deadline) = Self::ledger_state(c);
+            if heartbeat != c.heartbeat {
+                c.heartbeat = heartbeat;
+                c.heartbeat_at = now;
+            }
             // A timeout state about to expire: whatever the child is doing
             // (its heartbeat may even move), it will not leave in time. Act
             // `hang_ns` early, so that the error reply of the restart is still
-            // on time for the caller's observer too.
-            if deadline != 0 && now.saturating_add(c.cfg.policy.hang_ns) >= deadline {
-                let fault = Fault::ProtocolTimeout {
-                    left_ms: deadline.saturating_sub(now) / 1_000_000,
-                };
-                self.stop_then_handle(idx, fault, now);
+            // on time for the caller's observer too. Once per call.
+            let hang = c.cfg.policy.hang_ns;
+            let timeout = match ledger_deadline {
+                Some((d, call)) if c.timed_out_call != Some(call) => Some((d, Some(call))),
+                _ => None,
+            }
+            .into_iter()
+            .chain((deadline_self != 0).then_some((deadline_self, None)))
+            .min_by_key(|(d, _)| *d);
+            if let Some((deadline, call)) = timeout {
+                if now.saturating_add(hang) >= deadline {
+                    if call.is_some() {
+                        c.timed_out_call = call;
+                    }
+                    let fault = Fault::ProtocolTimeout {
+                        left_ms: deadline.saturating_sub(now) / 1_000_000,
+                    };
+                    self.stop_then_handle(idx, fault, now);
+                    continue;
+                }
+            }
+            let busy = busy_calls || busy_self || c.phase == Phase::Restarting;
+            if !busy {
+                c.busy_since = None;
                 continue;
             }
-            if !busy || progress != c.last_progress {
-                c.last_progress = progress;
-                c.stalled_since = None;
-                continue;
-            }
-            let since = *c.stalled_since.get_or_insert(now);
-            let stalled = now - since;
-            if stalled >= c.cfg.policy.hang_ns {
+            let since = *c.busy_since.get_or_insert(now);
+            let stalled = now.saturating_sub(since.max(c.heartbeat_at));
+            if stalled >= hang {
                 self.stats.hangs += 1;
                 let fault = Fault::Hang {
                     stalled_ms: stalled / 1_000_000,
@@ -430,19 +552,73 @@ impl<P: Platform> Monitor<P> {
                 self.stop_then_handle(idx, fault, now);
             }
         }
-        self.arm_tick();
+        self.inject(now);
+        self.arm_tick(now);
     }
 
     fn stop_then_handle(&mut self, idx: usize, fault: Fault, now: u64) {
         let Some(c) = self.children[idx].as_ref() else {
             return;
         };
-        // The child is still running: stop it before touching its region.
+        // The child is still running: stop it before deciding about it.
         if let Err(e) = self.p.child(ChildId(c.cfg.id), ChildOp::Stop) {
             pd_log!(&self.p, "monitor: {}: stop refused: {e}", c.cfg.name);
             return;
         }
         self.handle(idx, fault, now);
+    }
+
+    /// When the next monitor-lane injection is due, from `now`.
+    fn schedule_injection(&mut self, now: u64) {
+        self.inject_at = self
+            .plan
+            .and_then(|p| p.next_monitor())
+            .map(|(delay_us, _, _)| now.saturating_add(delay_us.saturating_mul(1000)));
+    }
+
+    /// Carry out a monitor-lane injection that is due.
+    fn inject(&mut self, now: u64) {
+        let (Some(at), Some(plan)) = (self.inject_at, self.plan) else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        let Some((kind, arg)) = plan.fire_monitor(now) else {
+            self.inject_at = None;
+            return;
+        };
+        let target = (arg >> 56) as u8;
+        if let Some(idx) = self.index_of(target) {
+            let stopped = self.children[idx]
+                .as_ref()
+                .is_none_or(|c| c.phase == Phase::Stopped);
+            match kind {
+                InjectKind::Suspend if !stopped => {
+                    let id = ChildId(target);
+                    if self.p.child(id, ChildOp::Stop).is_ok() {
+                        let ip = self.p.child_ip(id).unwrap_or(0);
+                        self.handle(idx, Fault::Stopped { ip }, now);
+                    }
+                }
+                InjectKind::Scribble => {
+                    if let Some(r) = self.p.region(
+                        self.children[idx]
+                            .as_ref()
+                            .map_or("", |c| c.cfg.region_setvar),
+                    ) {
+                        // SAFETY: the child's region, mapped read-write into
+                        // the monitor; this is the stray write being injected.
+                        let off = unsafe {
+                            fault_inject::scribble(r.as_mut_ptr(), r.size, arg & ((1 << 56) - 1))
+                        };
+                        pd_log!(&self.p, "monitor: injected a scribble at offset {off:#x} of the region of child {target}");
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.schedule_injection(now);
     }
 
     /// One summary line (restarts by kind, hangs).

@@ -1,8 +1,13 @@
 extern crate std;
 
 use super::*;
-use personality::{Driver, Env, ErrorReply, Personality, StartError, PERSISTENT_SETVAR};
-use std::string::String;
+use personality::{
+    Boot, Driver, Env, ErrorReply, Personality, Staging, StartError, CONTROL_SETVAR,
+    PERSISTENT_SETVAR,
+};
+use std::boxed::Box;
+use std::string::{String, ToString};
+use std::vec::Vec;
 use testkit::MockPlatform;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -13,6 +18,8 @@ static CHILDREN: [ChildConfig; 1] = [ChildConfig {
     name: "serial",
     id: 0,
     region_setvar: "serial_persistent",
+    control_setvar: "serial_control",
+    ledger_setvars: &["serial_ledger"],
     ready_channel: 1,
     notify_channels: &[2],
     policy: Policy {
@@ -59,18 +66,53 @@ impl Driver<MockPlatform> for Idle {
     }
 }
 
-/// A monitor and a driver sharing one persistent region.
-fn setup() -> (MockPlatform, MockPlatform, Monitor<MockPlatform>) {
+struct Sys {
+    mon: MockPlatform,
+    drv: MockPlatform,
+    ledger: call_ledger::Writer,
+    m: Monitor<MockPlatform>,
+}
+
+fn start_driver(drv: &MockPlatform) {
+    let staging: &'static Staging = Box::leak(Box::new(Staging::new()));
+    let boot = Boot::<Nothing>::load(drv, staging).expect("boot");
+    drop(Personality::<_, Idle>::start(
+        drv.clone(),
+        Some(Channel::of(1)),
+        boot,
+    ));
+}
+
+/// A monitor, a driver sharing its region and control page, and the call
+/// ledger of the driver's client.
+fn setup() -> Sys {
     let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
     drv.add_region(PERSISTENT_SETVAR, 4096);
+    drv.add_region(CONTROL_SETVAR, 4096);
     let mon = MockPlatform::new("monitor", pd_core::Arch::Aarch64);
     mon.share_region("serial_persistent", &drv, PERSISTENT_SETVAR);
+    mon.share_region("serial_control", &drv, CONTROL_SETVAR);
+    let l = mon.add_region("serial_ledger", 4096);
+    // SAFETY: the mock's region lives as long as the platform.
+    let ledger = unsafe { call_ledger::Writer::new(l.as_mut_ptr()) };
     mon.with_timer(TIMER);
     mon.with_children(&[0]);
     // The driver boots first and reports ready.
-    drop(Personality::<_, Idle>::start(drv.clone(), Some(Channel::of(1))).expect("boot"));
+    start_driver(&drv);
     let m = Monitor::new(mon.clone(), &CHILDREN);
-    (mon, drv, m)
+    Sys {
+        mon,
+        drv,
+        ledger,
+        m,
+    }
+}
+
+/// The restarted child starts as told and reports `ready`.
+fn restart_completes(s: &mut Sys) {
+    s.drv.set_now(s.mon.now_ns());
+    start_driver(&s.drv);
+    s.m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
 }
 
 fn console(p: &MockPlatform) -> String {
@@ -86,70 +128,93 @@ fn vm_fault() -> Fault {
     }
 }
 
-fn region(p: &MockPlatform) -> MonitorRegion {
-    let r = p.region("serial_persistent").expect("region");
+fn control(p: &MockPlatform) -> ControlPage {
+    let r = p.region("serial_control").expect("control");
     // SAFETY: lives as long as the platform.
-    unsafe { MonitorRegion::new(r.as_mut_ptr(), r.size) }.expect("valid")
+    unsafe { persist::read_control(r.as_mut_ptr()) }
+}
+
+fn directive(p: &MockPlatform) -> Directive {
+    match control(p).decode() {
+        Ok(Some((_, d))) => d,
+        other => panic!("control page: {other:?}"),
+    }
+}
+
+fn decisions(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| l.split_once("serial -> "))
+        .filter_map(|(_, r)| r.split_once(" restart"))
+        .map(|(d, _)| d.trim_start_matches('\u{e}').to_string())
+        .collect()
 }
 
 #[test]
 fn a_fault_gets_a_logged_warm_restart_and_ready_is_timed() {
-    let (mon, drv, mut m) = setup();
-    assert!(console(&mon).contains("supervising 1 child"));
+    let mut s = setup();
+    assert!(console(&s.mon).contains("supervising 1 child"));
     assert_eq!(
-        mon.record(|r| r.timeouts.clone()),
+        s.mon.record(|r| r.timeouts.clone()),
         [5 * MS],
         "tick = hang/4"
     );
-    mon.set_now(1000 * MS);
-    assert_eq!(m.fault(ChildId(0), &vm_fault()), FaultAction::Handled);
+    s.mon.set_now(1000 * MS);
+    assert_eq!(s.m.fault(ChildId(0), &vm_fault()), FaultAction::Handled);
     assert_eq!(
-        mon.record(|r| r.child_ops.clone()),
+        s.mon.record(|r| r.child_ops.clone()),
         [(ChildId(0), ChildOp::Restart)]
     );
-    let log = console(&mon);
+    let log = console(&s.mon);
     assert!(
         log.contains("serial fault #1 [memory] vm-fault data addr=0xdead0000 ip=0x201000"),
         "{log}"
     );
     assert!(log.contains("serial -> warm restart, epoch 1"), "{log}");
-    assert_eq!(m.phase(0), Some(Phase::Restarting));
+    assert_eq!(control(&s.mon).decode(), Ok(Some((1, Directive::Warm))));
+    assert_eq!(s.m.phase(0), Some(Phase::Restarting));
     // The child restarts (warm) and reports ready.
-    drv.set_now(1001 * MS);
-    drop(Personality::<_, Idle>::start(drv.clone(), Some(Channel::of(1))).expect("restart"));
-    mon.set_now(1002 * MS);
-    m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
-    assert_eq!(m.phase(0), Some(Phase::Running));
-    let log = console(&mon);
+    s.drv.set_now(1001 * MS);
+    start_driver(&s.drv);
+    s.mon.set_now(1002 * MS);
+    s.m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
+    assert_eq!(s.m.phase(0), Some(Phase::Running));
+    let log = console(&s.mon);
     assert!(
         log.contains(
             "serial restarted: warm start epoch 1 replayed 0 | delivery 0 us, reset 1000 us"
         ),
         "{log}"
     );
-    assert_eq!(m.stats().completed, 1);
+    assert_eq!(s.m.stats().completed, 1);
 }
 
 #[test]
 fn escalation_warm_warm_cold_then_stop_with_clients_told() {
-    let (mon, _drv, mut m) = setup();
+    let mut s = setup();
     let mut t = 1000 * MS;
-    let mut decisions = std::vec::Vec::new();
+    let mut ds = Vec::new();
     for _ in 0..4 {
-        mon.set_now(t);
-        m.fault(ChildId(0), &vm_fault());
-        decisions.push(region(&mon).header().directive);
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        ds.push(directive(&s.mon));
         t += 10 * MS;
     }
-    // Directives: Warm=1, Warm=1, Cold=2 (budget of 2 exceeded), Tombstone=3.
-    assert_eq!(decisions, [1, 1, 2, 3]);
-    assert_eq!(m.phase(0), Some(Phase::Stopped));
-    assert_eq!(mon.record(|r| r.notified.clone()), [Channel::of(2)]);
-    let log = console(&mon);
+    assert_eq!(
+        ds,
+        [
+            Directive::Warm,
+            Directive::Warm,
+            Directive::Cold,
+            Directive::Tombstone
+        ]
+    );
+    assert_eq!(s.m.phase(0), Some(Phase::Stopped));
+    assert_eq!(s.mon.record(|r| r.notified.clone()), [Channel::of(2)]);
+    let log = console(&s.mon);
     assert!(log.contains("-> cold(budget) restart"), "{log}");
     assert!(log.contains("stopped for good; clients told"), "{log}");
     assert_eq!(
-        m.stats(),
+        s.m.stats(),
         Stats {
             faults: 4,
             warm: 2,
@@ -162,63 +227,129 @@ fn escalation_warm_warm_cold_then_stop_with_clients_told() {
 }
 
 #[test]
-fn an_untrusted_region_gets_a_cold_start() {
-    let (mon, _drv, mut m) = setup();
-    let r = mon.region("serial_persistent").expect("region");
-    // SAFETY: inside the region: corrupt the header magic.
-    unsafe { *r.as_mut_ptr() ^= 0xff };
-    m.fault(ChildId(0), &vm_fault());
-    assert!(console(&mon).contains("persistent region untrusted (no-magic)"));
-    assert_eq!(region(&mon).header().directive, 2);
+fn a_slow_crash_loop_escalates_too() {
+    // Faults far apart in time (longer than any window), none with a call
+    // completed between them: warm, warm, cold, then stop.
+    let mut s = setup();
+    s.ledger.begin(0, 0);
+    let mut t = 1000 * MS;
+    for _ in 0..6 {
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        restart_completes(&mut s);
+        t += 5000 * MS;
+    }
+    assert_eq!(
+        decisions(&console(&s.mon)),
+        ["warm", "warm", "cold(budget)", "warm", "warm", "stop"]
+    );
 }
 
 #[test]
-fn a_busy_child_without_progress_is_stopped_and_restarted_as_a_hang() {
-    let (mon, drv, mut m) = setup();
-    // The driver is inside a handler and stays there.
-    let r = drv.region(PERSISTENT_SETVAR).expect("region");
-    let phase = core::mem::offset_of!(persist::Header, phase);
-    // SAFETY: inside the region.
-    unsafe { (r.as_mut_ptr().add(phase) as *mut u32).write(persist::PHASE_BUSY) };
-    for i in 0..6 {
-        mon.set_now(2000 * MS + i * 5 * MS);
-        m.notified(ChannelSet::EMPTY.with(TIMER));
+fn calls_that_succeed_between_faults_keep_every_restart_warm() {
+    let mut s = setup();
+    let mut t = 1000 * MS;
+    for _ in 0..20 {
+        s.ledger.begin(t, 0);
+        s.ledger.end(true);
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        restart_completes(&mut s);
+        t += MS;
     }
+    assert!(decisions(&console(&s.mon)).iter().all(|d| d == "warm"));
+    // Errors are not progress.
+    for _ in 0..3 {
+        s.ledger.begin(t, 0);
+        s.ledger.end(false);
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        restart_completes(&mut s);
+        t += MS;
+    }
+    // The first error fault still follows a success (streak 1 -> 2); the
+    // next is the third in a row: cold; the cold start failing within its
+    // window: stop.
+    let d = decisions(&console(&s.mon));
+    assert_eq!(&d[19..], ["warm", "warm", "cold(budget)", "stop"]);
+}
+
+#[test]
+fn an_untrusted_region_gets_a_cold_start() {
+    let mut s = setup();
+    let r = s.mon.region("serial_persistent").expect("region");
+    // SAFETY: inside the region: corrupt the header magic.
+    unsafe { *r.as_mut_ptr() ^= 0xff };
+    s.m.fault(ChildId(0), &vm_fault());
+    assert!(console(&s.mon).contains("persistent region untrusted (no-magic)"));
+    assert_eq!(directive(&s.mon), Directive::Cold);
+}
+
+fn ticks(s: &mut Sys, from: u64, n: u64) {
+    for i in 0..n {
+        s.mon.set_now(from + i * 5 * MS);
+        s.m.notified(ChannelSet::EMPTY.with(TIMER));
+    }
+}
+
+#[test]
+fn a_caller_waiting_on_a_child_without_heartbeat_is_a_hang_whatever_the_child_says() {
+    let mut s = setup();
+    // The client's call is outstanding; the driver published nothing (it
+    // could have wiped its busy flag): the ledger is what counts.
+    s.ledger.begin(2000 * MS, 0);
+    ticks(&mut s, 2000 * MS, 6);
     assert_eq!(
-        mon.record(|r| r.child_ops.clone()),
+        s.mon.record(|r| r.child_ops.clone()),
         [(ChildId(0), ChildOp::Stop), (ChildId(0), ChildOp::Restart)]
     );
     assert!(
-        console(&mon).contains("[hang] hang stalled=20ms"),
+        console(&s.mon).contains("[hang] hang stalled=20ms"),
         "{}",
-        console(&mon)
+        console(&s.mon)
     );
-    assert_eq!(m.stats().hangs, 1);
+    assert_eq!(s.m.stats().hangs, 1);
+}
+
+#[test]
+fn a_child_that_forges_progress_is_caught_by_its_callers_deadline() {
+    let mut s = setup();
+    // A call whose protocol wants the answer by 2100 ms; the driver bumps its
+    // heartbeat on every tick (a livelock).
+    s.ledger.begin(2000 * MS, 2100 * MS);
+    let r = s.drv.region(PERSISTENT_SETVAR).expect("region");
+    let hb = core::mem::offset_of!(persist::Header, heartbeat);
+    for i in 0..20u64 {
+        // SAFETY: inside the region.
+        unsafe { (r.as_mut_ptr().add(hb) as *mut u64).write(i + 1) };
+        s.mon.set_now(2000 * MS + i * 5 * MS);
+        s.m.notified(ChannelSet::EMPTY.with(TIMER));
+    }
+    let log = console(&s.mon);
+    assert!(log.contains("[protocol] protocol-timeout"), "{log}");
+    assert_eq!(decisions(&log), ["cold(timeout)"], "once per call: {log}");
 }
 
 #[test]
 fn an_idle_or_progressing_child_is_not_a_hang() {
-    let (mon, _drv, mut m) = setup();
-    for i in 0..20 {
-        mon.set_now(2000 * MS + i * 5 * MS);
-        m.notified(ChannelSet::EMPTY.with(TIMER));
-    }
-    assert!(mon.record(|r| r.child_ops.is_empty()));
+    let mut s = setup();
+    ticks(&mut s, 2000 * MS, 20);
+    assert!(s.mon.record(|r| r.child_ops.is_empty()));
 }
 
 #[test]
 fn faults_of_unknown_children_are_left_alone() {
-    let (mon, _drv, mut m) = setup();
-    assert_eq!(m.fault(ChildId(7), &vm_fault()), FaultAction::Handled);
-    assert!(mon.record(|r| r.child_ops.is_empty()));
-    assert!(console(&mon).contains("unknown child7"));
+    let mut s = setup();
+    assert_eq!(s.m.fault(ChildId(7), &vm_fault()), FaultAction::Handled);
+    assert!(s.mon.record(|r| r.child_ops.is_empty()));
+    assert!(console(&s.mon).contains("unknown child7"));
 }
 
 #[test]
 fn protocol_traps_are_reported_as_violations() {
-    let (mon, _drv, mut m) = setup();
+    let mut s = setup();
     let addr = pd_core::trap::address(pd_core::trap::CODE_PROTOCOL, 0, 0x102);
-    m.fault(
+    s.m.fault(
         ChildId(0),
         &Fault::VmFault {
             ip: 1,
@@ -228,32 +359,85 @@ fn protocol_traps_are_reported_as_violations() {
         },
     );
     assert!(
-        console(&mon).contains("[protocol] protocol-violation ch0 label=258"),
+        console(&s.mon).contains("[protocol] protocol-violation ch0 label=258"),
         "{}",
-        console(&mon)
+        console(&s.mon)
     );
 }
 
 #[test]
 fn a_restart_overtaken_by_the_next_fault_is_still_logged() {
-    let (mon, drv, mut m) = setup();
-    mon.set_now(1000 * MS);
-    m.fault(ChildId(0), &vm_fault());
-    drv.set_now(1001 * MS);
-    drop(Personality::<_, Idle>::start(drv.clone(), Some(Channel::of(1))).expect("restart"));
+    let mut s = setup();
+    s.mon.set_now(1000 * MS);
+    s.m.fault(ChildId(0), &vm_fault());
+    s.drv.set_now(1001 * MS);
+    start_driver(&s.drv);
     // The next fault arrives before the monitor sees `ready`.
-    mon.set_now(1003 * MS);
-    m.fault(ChildId(0), &vm_fault());
-    let log = console(&mon);
+    s.mon.set_now(1003 * MS);
+    s.m.fault(ChildId(0), &vm_fault());
+    let log = console(&s.mon);
     let restarted = log.find("restarted: warm start epoch 1").expect("logged");
     let second = log.find("fault #2").expect("second fault");
     assert!(restarted < second, "{log}");
     // The late `ready` does not log epoch 1 twice.
-    m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
+    s.m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
     assert_eq!(
-        console(&mon)
+        console(&s.mon)
             .matches("restarted: warm start epoch 1")
             .count(),
         1
+    );
+}
+
+#[test]
+fn the_monitor_lane_suspends_the_child_at_its_instant() {
+    let drv_plan = MockPlatform::new("x", pd_core::Arch::Aarch64);
+    let plan = drv_plan.add_region("fault_plan", 4096);
+    // SAFETY: the mock's region lives as long as the platform.
+    let bytes = unsafe { core::slice::from_raw_parts_mut(plan.as_mut_ptr(), plan.size) };
+    fault_inject::encode(
+        &[fault_inject::Planned {
+            site: fault_inject::Site::Monitor,
+            at: 7_000,
+            kind: InjectKind::Suspend,
+            arg: 0,
+        }],
+        bytes,
+    )
+    .expect("fits");
+    let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
+    drv.add_region(PERSISTENT_SETVAR, 4096);
+    drv.add_region(CONTROL_SETVAR, 4096);
+    let mon = MockPlatform::new("monitor", pd_core::Arch::Aarch64);
+    mon.share_region("serial_persistent", &drv, PERSISTENT_SETVAR);
+    mon.share_region("serial_control", &drv, CONTROL_SETVAR);
+    mon.share_region("fault_plan", &drv_plan, "fault_plan");
+    mon.with_timer(TIMER);
+    mon.with_children(&[0]);
+    start_driver(&drv);
+    let mut m = Monitor::new(mon.clone(), &CHILDREN);
+    assert_eq!(
+        mon.record(|r| r.timeouts.clone()),
+        [5 * MS],
+        "7 ms is later"
+    );
+    mon.set_now(5 * MS);
+    m.notified(ChannelSet::EMPTY.with(TIMER));
+    assert!(mon.record(|r| r.child_ops.is_empty()));
+    assert_eq!(
+        mon.record(|r| r.timeouts.last().copied()),
+        Some(2 * MS),
+        "the timer is armed for the injection"
+    );
+    mon.set_now(7 * MS);
+    m.notified(ChannelSet::EMPTY.with(TIMER));
+    assert_eq!(
+        mon.record(|r| r.child_ops.clone()),
+        [(ChildId(0), ChildOp::Stop), (ChildId(0), ChildOp::Restart)]
+    );
+    assert!(
+        console(&mon).contains("[stopped] stopped-async"),
+        "{}",
+        console(&mon)
     );
 }

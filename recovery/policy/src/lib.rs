@@ -1,46 +1,53 @@
-//! Restart policy for one child PD: how many faults it may have in a time
-//! window before the monitor stops trusting its persistent state, and when it
-//! gives up on it altogether.
+//! Restart policy for one child PD: how long a crash loop may go on before
+//! the monitor stops trusting the child's persistent state, and when it gives
+//! up on the child altogether.
 //!
-//! Escalation (seed 003 Table 4.1, seed 000 §3.3.3):
-//! * a fault inside the budget gets a **warm** restart (persistent state kept,
-//!   `recover`, replay of the in-flight request);
-//! * the fault that exceeds `max_faults` within `window_ns`, or any fault whose
-//!   persistent region fails validation, gets a **cold** start (state wiped,
-//!   `init`, the in-flight request answered with a restarted-with-epoch error);
-//! * a fault within `window_ns` of a cold start, before the child served a
-//!   request, means the cold start failed too: the child is **stopped** and
-//!   its clients are told.
+//! Escalation (seed 003 Table 4.1, seed 000 §3.3.3) is driven by **progress**,
+//! not by the clock: a fault counts against the child unless the child made
+//! *new* progress since its last restart. Progress is evidence the child
+//! cannot forge: calls its clients saw answered with a reply that is not an
+//! error (their call ledgers). A replayed request that faults again, or a
+//! restart that only re-sent an old error, is not progress.
 //!
-//! What the budget counts is a *crash loop*: faults with no request served in
-//! between (seed 000: "if the same failure recurs, do a full restart"). A
-//! restart after which the child served a request was a successful recovery
-//! and ends the streak, so transient faults spread over useful work never
-//! escalate however frequent they are, while a request that faults on every
-//! replay does. Budgets are also time-windowed (unlike Tock's counters that
-//! never decay): old faults stop counting once they leave the window.
+//! * a fault after progress, or within the budget of `max_faults` faults
+//!   without progress, gets a **warm** restart (persistent state kept,
+//!   `recover`, the caller answered);
+//! * the fault that makes `max_faults + 1` in a row without progress (a crash
+//!   loop), or any fault whose persistent region fails validation, gets a
+//!   **cold** start (state wiped, `init`, the caller answered with a
+//!   restarted-with-epoch error);
+//! * the child is **stopped** (its clients are told) when a cold start did not
+//!   cure it: a fault during the cold start itself, or within `window_ns` of
+//!   it, before any progress; a second cold start with no progress since the
+//!   first; or a second crash loop that follows a crash-loop cold start with
+//!   fewer than `max_faults` successes in between (a loop of loops: cold, a
+//!   session reopened, the same request faulting again).
+//!
+//! Because the streak is reset by progress alone, no pattern of faults can
+//! restart a child forever without either progress or escalation: a loop
+//! whose faults come slower than any window (hangs found after `hang_ms`)
+//! escalates as surely as a fast one. Transient faults spread over useful
+//! work never escalate, however frequent (restarting is the cure for them).
 //!
 //! What must never happen: a decision that depends on anything but the fault
-//! times and the region verdict (so the policy can be model-checked and
-//! replayed), or unbounded memory.
+//! times, the region verdict and the progress evidence (so the policy can be
+//! model-checked and replayed), or unbounded memory.
 #![no_std]
-
-/// Most fault timestamps remembered per child.
-pub const MAX_TRACKED: usize = 32;
 
 /// Policy parameters, declared per PD in the system description.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub struct Policy {
-    /// Warm restarts allowed within `window_ns` (at most [`MAX_TRACKED`]).
+    /// Faults in a row without progress that still get a warm restart.
     pub max_faults: u32,
-    /// Length of the fault window.
+    /// After a cold start: a fault within this time and before any progress
+    /// means the cold start failed.
     pub window_ns: u64,
     /// Watchdog: a child with work pending that makes no progress for this long has hung.
     pub hang_ns: u64,
 }
 
 impl Policy {
-    /// A reasonable default: 8 faults per second, 200 ms watchdog.
+    /// A reasonable default: 8 faults, 1 s window, 200 ms watchdog.
     pub const DEFAULT: Self = Self {
         max_faults: 8,
         window_ns: 1_000_000_000,
@@ -57,7 +64,7 @@ impl Default for Policy {
 /// What to do with a faulted child.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum Decision {
-    /// Keep persistent state, recover, replay.
+    /// Keep persistent state, recover, answer the caller.
     Warm,
     /// Wipe persistent state and initialise.
     Cold(ColdReason),
@@ -68,7 +75,7 @@ pub enum Decision {
 /// Why a cold start was chosen.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum ColdReason {
-    /// More than `max_faults` faults within the window.
+    /// More than `max_faults` faults in a row without progress.
     Budget,
     /// The persistent region failed validation.
     Region,
@@ -91,29 +98,43 @@ impl Decision {
     }
 }
 
+/// What the monitor knows about a fault besides its time.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Evidence {
+    /// The monitor's verdict on the child's persistent region.
+    pub region_trusted: bool,
+    /// Successful calls the child's clients have seen so far (monotonic).
+    pub successes: u64,
+    /// The fault hit while the child was still starting (before `ready`).
+    pub during_start: bool,
+}
+
 /// Fault history and escalation state of one child.
 #[derive(Clone, Debug)]
 pub struct Tracker {
     policy: Policy,
-    times: [u64; MAX_TRACKED],
-    len: usize,
+    /// Faults in a row without progress.
+    streak: u32,
+    /// Successes when the child was last restarted.
+    successes_mark: Option<u64>,
+    /// Time of the last cold start, until the child made progress after it.
     last_cold: Option<u64>,
+    /// Successes at the last crash-loop (budget) cold start.
+    loop_cold_at: Option<u64>,
     stopped: bool,
     warm: u64,
     cold: u64,
 }
 
 impl Tracker {
-    /// A tracker with no history. `max_faults` is clamped to [`MAX_TRACKED`].
-    pub const fn new(mut policy: Policy) -> Self {
-        if policy.max_faults as usize > MAX_TRACKED {
-            policy.max_faults = MAX_TRACKED as u32;
-        }
+    /// A tracker with no history.
+    pub const fn new(policy: Policy) -> Self {
         Self {
             policy,
-            times: [0; MAX_TRACKED],
-            len: 0,
+            streak: 0,
+            successes_mark: None,
             last_cold: None,
+            loop_cold_at: None,
             stopped: false,
             warm: 0,
             cold: 0,
@@ -140,74 +161,68 @@ impl Tracker {
         self.cold
     }
 
-    /// Faults counted in the window ending at `now`.
-    pub fn faults_in_window(&self, now: u64) -> usize {
-        self.times[..self.len]
-            .iter()
-            .filter(|&&t| now.saturating_sub(t) < self.policy.window_ns)
-            .count()
-    }
-
-    fn forget_old(&mut self, now: u64) {
-        let window = self.policy.window_ns;
-        let mut kept = 0;
-        for i in 0..self.len {
-            if now.saturating_sub(self.times[i]) < window {
-                self.times[kept] = self.times[i];
-                kept += 1;
-            }
-        }
-        self.len = kept;
+    /// Faults in a row without progress.
+    pub fn streak(&self) -> u32 {
+        self.streak
     }
 
     /// Decide about a fault that leaves the request in flight unanswerable
     /// (a protocol timeout): cold, or stop if a cold start already failed.
-    pub fn on_unanswerable(&mut self, now: u64, served: bool) -> Decision {
-        match self.on_fault(now, false, served) {
-            Decision::Cold(_) => {
-                // `on_fault` counted it as a region problem; say why.
-                Decision::Cold(ColdReason::Unanswerable)
-            }
+    pub fn on_unanswerable(&mut self, now: u64, ev: Evidence) -> Decision {
+        match self.on_fault(
+            now,
+            Evidence {
+                region_trusted: false,
+                ..ev
+            },
+        ) {
+            // `on_fault` counted it as a region problem; say why.
+            Decision::Cold(_) => Decision::Cold(ColdReason::Unanswerable),
             d => d,
         }
     }
 
-    /// Decide what to do about a fault at `now`. `region_trusted` is the
-    /// monitor's verdict on the child's persistent region; `served` says
-    /// whether the child answered a request since its last restart.
-    pub fn on_fault(&mut self, now: u64, region_trusted: bool, served: bool) -> Decision {
+    /// Decide what to do about a fault at `now`.
+    pub fn on_fault(&mut self, now: u64, ev: Evidence) -> Decision {
         if self.stopped {
             return Decision::Stop;
         }
-        if let Some(t) = self.last_cold {
-            if !served && now.saturating_sub(t) < self.policy.window_ns {
-                self.stopped = true;
-                return Decision::Stop;
-            }
+        let progressed = self.successes_mark.is_some_and(|m| ev.successes > m);
+        self.successes_mark = Some(ev.successes);
+        if progressed {
+            // The last recovery worked: this is a new fault, not a loop.
+            self.streak = 0;
             self.last_cold = None;
         }
-        if served {
-            // The last recovery worked: this is a new fault, not a loop.
-            self.len = 0;
+        if let Some(t) = self.last_cold {
+            if ev.during_start || now.saturating_sub(t) < self.policy.window_ns {
+                // The cold start did not cure it.
+                return self.stop();
+            }
         }
-        self.forget_old(now);
-        if self.len == MAX_TRACKED {
-            // Full: drop the oldest (cannot happen with max_faults clamped, kept for safety).
-            self.times.copy_within(1.., 0);
-            self.len -= 1;
-        }
-        self.times[self.len] = now;
-        self.len += 1;
-        let decision = if self.len > self.policy.max_faults as usize {
+        self.streak = self.streak.saturating_add(1);
+        let after_cold = self.last_cold.is_some();
+        let decision = if self.streak > self.policy.max_faults {
+            let since_loop = self.loop_cold_at.map(|at| ev.successes.saturating_sub(at));
+            if since_loop.is_some_and(|n| n < u64::from(self.policy.max_faults.max(1))) {
+                // A second crash loop hard on the heels of the first.
+                return self.stop();
+            }
+            self.loop_cold_at = Some(ev.successes);
             Decision::Cold(ColdReason::Budget)
-        } else if !region_trusted {
+        } else if !ev.region_trusted {
             Decision::Cold(ColdReason::Region)
         } else {
             Decision::Warm
         };
+        if after_cold && matches!(decision, Decision::Cold(_)) {
+            // Two cold starts with no progress between them: the first did
+            // not cure it, nor will another.
+            return self.stop();
+        }
         match decision {
             Decision::Cold(_) => {
-                self.len = 0;
+                self.streak = 0;
                 self.last_cold = Some(now);
                 self.cold += 1;
             }
@@ -215,6 +230,11 @@ impl Tracker {
             Decision::Stop => {}
         }
         decision
+    }
+
+    fn stop(&mut self) -> Decision {
+        self.stopped = true;
+        Decision::Stop
     }
 }
 
@@ -232,11 +252,19 @@ mod tests {
         })
     }
 
+    fn ev(successes: u64) -> Evidence {
+        Evidence {
+            region_trusted: true,
+            successes,
+            during_start: false,
+        }
+    }
+
     #[test]
     fn faults_within_budget_are_warm() {
         let mut t = tracker(3);
         for i in 0..3 {
-            assert_eq!(t.on_fault(i * MS, true, false), Decision::Warm);
+            assert_eq!(t.on_fault(i * MS, ev(0)), Decision::Warm);
         }
         assert_eq!(t.warm_count(), 3);
     }
@@ -244,70 +272,145 @@ mod tests {
     #[test]
     fn exceeding_the_budget_goes_cold_then_stop_if_cold_fails() {
         let mut t = tracker(2);
-        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true, false), Decision::Warm);
+        assert_eq!(t.on_fault(0, ev(0)), Decision::Warm);
+        assert_eq!(t.on_fault(MS, ev(0)), Decision::Warm);
         assert_eq!(
-            t.on_fault(2 * MS, true, false),
+            t.on_fault(2 * MS, ev(0)),
             Decision::Cold(ColdReason::Budget)
         );
         // The cold start faults again within the window: give up.
-        assert_eq!(t.on_fault(50 * MS, true, false), Decision::Stop);
+        assert_eq!(t.on_fault(50 * MS, ev(0)), Decision::Stop);
         assert!(t.stopped());
-        assert_eq!(t.on_fault(10_000 * MS, true, false), Decision::Stop);
+        assert_eq!(t.on_fault(10_000 * MS, ev(5)), Decision::Stop);
     }
 
     #[test]
-    fn the_window_slides() {
-        let mut t = tracker(2);
-        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
-        assert_eq!(t.on_fault(MS, true, false), Decision::Warm);
-        // Both old faults have left the window.
-        assert_eq!(t.on_fault(150 * MS, true, false), Decision::Warm);
-        assert_eq!(t.faults_in_window(150 * MS), 1);
-    }
-
-    #[test]
-    fn a_cold_start_that_survives_the_window_is_forgiven() {
-        let mut t = tracker(1);
-        assert_eq!(t.on_fault(0, true, false), Decision::Warm);
+    fn a_slow_crash_loop_escalates_as_surely_as_a_fast_one() {
+        // Hangs found every 150 ms, each longer than the window: the streak
+        // is not forgiven by time.
+        let mut t = tracker(8);
+        let mut decisions = [Decision::Warm; 10];
+        for (i, d) in decisions.iter_mut().enumerate() {
+            *d = t.on_fault(i as u64 * 150 * MS, ev(3));
+        }
+        assert_eq!(&decisions[..8], &[Decision::Warm; 8]);
+        assert_eq!(decisions[8], Decision::Cold(ColdReason::Budget));
+        // The cold start outlived its window, but made no progress: the
+        // streak goes on, never forever.
+        let mut t2 = tracker(1);
+        assert_eq!(t2.on_fault(0, ev(0)), Decision::Warm);
         assert_eq!(
-            t.on_fault(MS, true, false),
+            t2.on_fault(200 * MS, ev(0)),
             Decision::Cold(ColdReason::Budget)
         );
-        assert_eq!(t.on_fault(500 * MS, true, false), Decision::Warm);
+        assert_eq!(t2.on_fault(400 * MS, ev(0)), Decision::Warm);
+        assert_eq!(
+            t2.on_fault(600 * MS, ev(0)),
+            Decision::Stop,
+            "loop of loops"
+        );
     }
 
     #[test]
-    fn faults_separated_by_served_requests_never_escalate() {
+    fn a_fault_during_the_cold_start_stops_whatever_the_time() {
+        let mut t = tracker(0);
+        assert_eq!(t.on_fault(0, ev(0)), Decision::Cold(ColdReason::Budget));
+        let during = Evidence {
+            during_start: true,
+            ..ev(0)
+        };
+        assert_eq!(t.on_fault(10_000 * MS, during), Decision::Stop);
+    }
+
+    #[test]
+    fn a_loop_of_loops_stops_even_with_a_little_progress_between() {
+        // Cold, the client reopens its session (one success), the same
+        // request faults again max_faults + 1 times: stop, not cold again.
+        let mut t = tracker(2);
+        for i in 0..2 {
+            assert_eq!(t.on_fault(i * MS, ev(10)), Decision::Warm);
+        }
+        assert_eq!(
+            t.on_fault(2 * MS, ev(10)),
+            Decision::Cold(ColdReason::Budget)
+        );
+        assert_eq!(
+            t.on_fault(200 * MS, ev(11)),
+            Decision::Warm,
+            "progress: open"
+        );
+        assert_eq!(t.on_fault(201 * MS, ev(11)), Decision::Warm);
+        assert_eq!(t.on_fault(202 * MS, ev(11)), Decision::Stop);
+    }
+
+    #[test]
+    fn faults_separated_by_progress_never_escalate() {
         let mut t = tracker(2);
         for i in 0..50 {
-            assert_eq!(t.on_fault(i * MS, true, true), Decision::Warm);
+            assert_eq!(t.on_fault(i * MS, ev(i)), Decision::Warm);
         }
-        // But a loop without service does.
-        assert_eq!(t.on_fault(60 * MS, true, false), Decision::Warm);
+        // But a loop without progress does.
+        assert_eq!(t.on_fault(60 * MS, ev(49)), Decision::Warm);
         assert_eq!(
-            t.on_fault(61 * MS, true, false),
+            t.on_fault(61 * MS, ev(49)),
             Decision::Cold(ColdReason::Budget)
         );
         // A cold start that then serves is forgiven even inside the window.
-        assert_eq!(t.on_fault(62 * MS, true, true), Decision::Warm);
+        assert_eq!(t.on_fault(62 * MS, ev(50)), Decision::Warm);
+        // And a second crash loop much later, after plenty of progress, is
+        // treated like the first.
+        for i in 0..2 {
+            assert_eq!(t.on_fault((500 + i) * MS, ev(90)), Decision::Warm);
+        }
+        assert_eq!(
+            t.on_fault(503 * MS, ev(90)),
+            Decision::Cold(ColdReason::Budget)
+        );
     }
 
     #[test]
     fn an_untrusted_region_forces_cold() {
         let mut t = tracker(5);
-        assert_eq!(
-            t.on_fault(0, false, false),
-            Decision::Cold(ColdReason::Region)
-        );
+        let bad = Evidence {
+            region_trusted: false,
+            ..ev(0)
+        };
+        assert_eq!(t.on_fault(0, bad), Decision::Cold(ColdReason::Region));
     }
 
     #[test]
-    fn budget_is_clamped() {
-        let t = Tracker::new(Policy {
-            max_faults: 1000,
-            ..Policy::DEFAULT
-        });
-        assert_eq!(t.policy().max_faults as usize, MAX_TRACKED);
+    fn an_unanswerable_request_goes_cold_then_stops() {
+        let mut t = tracker(5);
+        assert_eq!(
+            t.on_unanswerable(0, ev(0)),
+            Decision::Cold(ColdReason::Unanswerable)
+        );
+        // The cold start livelocks too (3 s later, long after the window):
+        // two cold starts with no progress between them is a stop.
+        assert_eq!(t.on_unanswerable(3000 * MS, ev(0)), Decision::Stop);
+    }
+
+    #[test]
+    fn two_region_colds_without_progress_stop() {
+        let mut t = tracker(5);
+        let bad = Evidence {
+            region_trusted: false,
+            ..ev(0)
+        };
+        assert_eq!(t.on_fault(0, bad), Decision::Cold(ColdReason::Region));
+        assert_eq!(t.on_fault(500 * MS, bad), Decision::Stop);
+        let mut t = tracker(5);
+        assert_eq!(t.on_fault(0, bad), Decision::Cold(ColdReason::Region));
+        assert_eq!(
+            t.on_fault(
+                500 * MS,
+                Evidence {
+                    successes: 3,
+                    ..bad
+                }
+            ),
+            Decision::Cold(ColdReason::Region),
+            "with progress between, each is cured by its cold start"
+        );
     }
 }

@@ -14,6 +14,15 @@
 //!   monitor decodes as [`pd_core::Fault::ProtocolViolation`] and handles like
 //!   any other fault.
 //!
+//! Two transport duties live here too, below every protocol:
+//! * a caller keeps a **call ledger** ([`call_ledger`]) for each channel that
+//!   has one mapped (`ledger_ch<id>`): the supervised server's monitor reads
+//!   from it, where the server cannot forge it, whether a call is
+//!   outstanding, its deadline, and how many calls succeeded;
+//! * a reply [`LABEL_RETRY`] from a restarted server (the call was received
+//!   but never carried out) makes the caller issue the same call again; the
+//!   PD above never sees it.
+//!
 //! What must never happen: a path from a PD to another PD that bypasses this
 //! layer, or an observer that allocates or blocks.
 #![no_std]
@@ -21,13 +30,67 @@
 use core::cell::RefCell;
 use core::fmt;
 
+use pd_core::message::LABEL_RETRY;
 use pd_core::{
     trap, Arch, Channel, ChannelSet, ChildId, ChildOp, Fault, FaultAction, Handler, Message,
     Platform, PlatformError, Region,
 };
 
+pub use call_ledger;
+
 /// Reply label for an incoming call that its protocol does not allow now.
 pub const LABEL_PROTOCOL_REFUSED: u64 = 0xfffe;
+
+/// Most times one call is re-issued after [`LABEL_RETRY`] before the caller
+/// is given an error (a server that answers nothing else is broken).
+pub const MAX_RETRIES: u32 = 64;
+
+/// The text a truncated violation report ends with.
+pub const REPORT_TRUNCATED: &str = "\n[report truncated]\n";
+
+/// Most channels of one PD with a call ledger.
+pub const MAX_LEDGERS: usize = 4;
+
+/// `setvar_vaddr` prefix of a call ledger: `ledger_ch<id>` for the channel
+/// `<id>` of the calling PD.
+pub const LEDGER_SETVAR_PREFIX: &str = "ledger_ch";
+
+/// A PD's call ledgers, found by their setvar names.
+#[derive(Copy, Clone, Debug)]
+struct Ledgers {
+    entries: [Option<(Channel, call_ledger::Writer)>; MAX_LEDGERS],
+    /// Which reply labels are errors (not progress).
+    is_error: fn(u64) -> bool,
+}
+
+impl Ledgers {
+    const NONE: Self = Self {
+        entries: [None; MAX_LEDGERS],
+        is_error: |_| false,
+    };
+
+    fn get(&self, ch: Channel) -> Option<call_ledger::Writer> {
+        self.entries
+            .iter()
+            .flatten()
+            .find(|(c, _)| *c == ch)
+            .map(|(_, w)| *w)
+    }
+}
+
+/// `ledger_ch<id>` for channel `id`, in `buf`.
+fn ledger_setvar(buf: &mut [u8; 16], id: u8) -> &str {
+    let p = LEDGER_SETVAR_PREFIX.as_bytes();
+    buf[..p.len()].copy_from_slice(p);
+    let mut n = p.len();
+    if id >= 10 {
+        buf[n] = b'0' + id / 10;
+        n += 1;
+    }
+    buf[n] = b'0' + id % 10;
+    n += 1;
+    core::str::from_utf8(&buf[..n]).unwrap_or("")
+}
 
 /// Which way a message goes, seen from the PD that owns the observer.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -188,20 +251,37 @@ impl SaveArea {
     }
 }
 
-/// Writes into a raw text buffer, truncating.
+/// Writes into a raw text buffer; what does not fit is cut, and
+/// [`RawText::finish`] then ends the text with [`REPORT_TRUNCATED`].
 struct RawText {
     buf: *mut u8,
     cap: usize,
     len: usize,
+    truncated: bool,
 }
 
 impl fmt::Write for RawText {
     fn write_str(&mut self, s: &str) -> fmt::Result {
         let n = s.len().min(self.cap - self.len);
+        self.truncated |= n < s.len();
         // SAFETY: `buf` is valid for `cap` bytes (SaveArea contract); len + n <= cap.
         unsafe { core::ptr::copy_nonoverlapping(s.as_ptr(), self.buf.add(self.len), n) };
         self.len += n;
         Ok(())
+    }
+}
+
+impl RawText {
+    /// The final length, with the truncation marker if something was cut.
+    fn finish(mut self) -> usize {
+        let m = REPORT_TRUNCATED.as_bytes();
+        if self.truncated && self.cap >= m.len() {
+            let at = self.len.min(self.cap - m.len());
+            // SAFETY: at + m.len() <= cap.
+            unsafe { core::ptr::copy_nonoverlapping(m.as_ptr(), self.buf.add(at), m.len()) };
+            self.len = at + m.len();
+        }
+        self.len
     }
 }
 
@@ -257,6 +337,7 @@ pub struct Checked<P: Platform, O: Observer> {
     inner: P,
     observer: &'static RefCell<O>,
     area: Option<SaveArea>,
+    ledgers: Ledgers,
 }
 
 impl<P: Platform, O: Observer> Clone for Checked<P, O> {
@@ -265,6 +346,7 @@ impl<P: Platform, O: Observer> Clone for Checked<P, O> {
             inner: self.inner.clone(),
             observer: self.observer,
             area: self.area,
+            ledgers: self.ledgers,
         }
     }
 }
@@ -276,7 +358,48 @@ impl<P: Platform, O: Observer> Checked<P, O> {
             inner,
             observer,
             area: None,
+            ledgers: Ledgers::NONE,
         }
+    }
+
+    /// Keep a call ledger for every channel that has one mapped
+    /// (`ledger_ch<id>`, see [`LEDGER_SETVAR_PREFIX`]); `is_error` tells
+    /// which reply labels are errors (they complete a call but are no
+    /// progress). At most [`MAX_LEDGERS`]; more is a configuration error,
+    /// reported on the console.
+    pub fn with_ledgers(mut self, is_error: fn(u64) -> bool) -> Self {
+        let mut n = 0;
+        for id in 0..=pd_core::MAX_CHANNEL {
+            let mut buf = [0u8; 16];
+            let Some(r) = self.inner.region(ledger_setvar(&mut buf, id)) else {
+                continue;
+            };
+            if r.size < core::mem::size_of::<call_ledger::Ledger>() || r.vaddr % 8 != 0 {
+                pd_core::pd_log!(
+                    &self.inner,
+                    "{}: ledger_ch{id} is too small or misaligned: not kept",
+                    self.inner.pd_name()
+                );
+                continue;
+            }
+            let Some(slot) = self.ledgers.entries.get_mut(n) else {
+                pd_core::pd_log!(
+                    &self.inner,
+                    "{}: more than {MAX_LEDGERS} call ledgers: ledger_ch{id} not kept",
+                    self.inner.pd_name()
+                );
+                continue;
+            };
+            // SAFETY: the region is mapped read-write into this PD for its
+            // whole life (a ledger is mapped writable only into its caller),
+            // aligned and large enough (checked above).
+            *slot = Some((Channel::of(id), unsafe {
+                call_ledger::Writer::new(r.as_mut_ptr())
+            }));
+            n += 1;
+        }
+        self.ledgers.is_error = is_error;
+        self
     }
 
     /// Wrap `inner` with an observer whose state is kept in `area` (a
@@ -294,6 +417,7 @@ impl<P: Platform, O: Observer> Checked<P, O> {
             inner,
             observer,
             area: Some(area),
+            ledgers: Ledgers::NONE,
         };
         let now = c.inner.now_ns();
         if let Ok(mut o) = c.observer.try_borrow_mut() {
@@ -399,6 +523,7 @@ impl<P: Platform, O: Observer> Checked<P, O> {
                     buf: a.report,
                     cap: a.report_capacity,
                     len: 0,
+                    truncated: false,
                 };
                 let _ = fmt::write(
                     &mut t,
@@ -408,8 +533,9 @@ impl<P: Platform, O: Observer> Checked<P, O> {
                     ),
                 );
                 let _ = o.report(&mut t);
+                let len = t.finish();
                 // SAFETY: the SaveArea contract.
-                unsafe { core::ptr::write_volatile(a.report_len, t.len as u64) };
+                unsafe { core::ptr::write_volatile(a.report_len, len as u64) };
             }
         }
     }
@@ -442,8 +568,23 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
         if let Err(v) = self.check(ch, Dir::Out, Kind::Call, msg) {
             self.own_violation(&v)
         }
-        let reply = self.inner.ppcall(ch, msg);
-        match self.check(ch, Dir::In, Kind::Reply, &reply) {
+        let ledger = self.ledgers.get(ch);
+        if let Some(l) = ledger {
+            l.begin(self.inner.now_ns(), self.deadline().unwrap_or(0));
+        }
+        let mut reply = self.inner.ppcall(ch, msg);
+        let mut retries = 0;
+        while reply.label == LABEL_RETRY {
+            // The server restarted after receiving the call and before
+            // recording it: nothing was done; the same call again.
+            retries += 1;
+            if retries > MAX_RETRIES {
+                reply = Message::new(pd_core::message::LABEL_UNSUPPORTED);
+                break;
+            }
+            reply = self.inner.ppcall(ch, msg);
+        }
+        let checked = match self.check(ch, Dir::In, Kind::Reply, &reply) {
             Ok(()) => reply,
             Err(v) => {
                 // The callee answered illegally: it is the faulty one (its own
@@ -451,7 +592,11 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
                 self.log_violation("peer", &v);
                 Message::new(LABEL_PROTOCOL_REFUSED)
             }
+        };
+        if let Some(l) = ledger {
+            l.end(!(self.ledgers.is_error)(checked.label) && checked.label < LABEL_RETRY);
         }
+        checked
     }
     fn reply_pending(&self, ch: Option<Channel>, msg: &Message) {
         if let Some(ch) = ch {
@@ -479,6 +624,9 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
     }
     fn child(&self, child: ChildId, op: ChildOp) -> Result<(), PlatformError> {
         self.inner.child(child, op)
+    }
+    fn child_ip(&self, child: ChildId) -> Option<u64> {
+        self.inner.child_ip(child)
     }
 }
 
@@ -534,11 +682,20 @@ impl<P: Platform, O: Observer, H: Handler> Handler for CheckedHandler<P, O, H> {
         }
         let reply = self.inner.protected(ch, msg);
         self.platform.check_reply(ch, &reply);
+        self.inner.replying(ch, &reply);
         reply
     }
 
     fn fault(&mut self, child: ChildId, fault: &Fault) -> FaultAction {
         self.inner.fault(child, fault)
+    }
+
+    fn replying(&mut self, ch: Channel, reply: &Message) {
+        self.inner.replying(ch, reply)
+    }
+
+    fn reply_sent(&mut self) {
+        self.inner.reply_sent()
     }
 }
 

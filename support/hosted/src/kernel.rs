@@ -272,6 +272,20 @@ impl Kernel {
             }
         }
         for other in &ctl.pds {
+            // A reply this PD was delivering when it died: the caller never
+            // saw it; it waits again (the reply object still names it, and
+            // the restarted PD answers it).
+            if other.call_callee.load(SeqCst) as usize == i {
+                let st = other.call_state.load(SeqCst);
+                if st & 0xff == call::REPLYING {
+                    let _ = other.call_state.compare_exchange(
+                        st,
+                        (st & !0xff) | call::CALLING,
+                        SeqCst,
+                        SeqCst,
+                    );
+                }
+            }
             other.call_pending.fetch_and(!(1u64 << i), SeqCst);
             let r = other.reply_to.load(SeqCst);
             if shm::decode_reply_object(r).is_some_and(|(c, _)| c == i) {

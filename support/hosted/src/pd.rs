@@ -397,10 +397,11 @@ impl Platform for HostedPlatform {
     }
 
     fn reply_pending(&self, _ch: Option<Channel>, msg: &Message) {
-        let rt = self.rt();
-        let r = rt.me().reply_to.swap(0, SeqCst);
-        if let Some((caller, seq)) = shm::decode_reply_object(r) {
-            shm::deliver_reply(rt.ctl, caller, seq, msg);
+        // Kept for the event loop, which sends it before it receives anything
+        // (as the seL4 backend does): the first one stored wins.
+        let mut p = PENDING.lock().unwrap_or_else(|e| e.into_inner());
+        if p.is_none() {
+            *p = Some(*msg);
         }
     }
 
@@ -480,11 +481,44 @@ impl Platform for HostedPlatform {
     }
 }
 
+/// The reply stored by `reply_pending`, for the event loop.
+static PENDING: std::sync::Mutex<Option<Message>> = std::sync::Mutex::new(None);
+
+fn take_pending() -> Option<Message> {
+    PENDING.lock().unwrap_or_else(|e| e.into_inner()).take()
+}
+
+/// Answer whoever the reply object names with `msg` (nobody: nothing
+/// happens), then forget it. Delivered before the object is cleared: a death
+/// in between leaves an object whose call was answered, which a later
+/// delivery finds no longer outstanding.
+fn reply_to_object(rt: &Runtime, msg: &Message) {
+    let me = rt.me();
+    let r = me.reply_to.load(SeqCst);
+    if let Some((caller, seq)) = shm::decode_reply_object(r) {
+        shm::deliver_reply(rt.ctl, caller, seq, msg);
+    }
+    let _ = me.reply_to.compare_exchange(r, 0, SeqCst, SeqCst);
+}
+
+/// Send a reply stored with `reply_pending`, if any, and tell the handler.
+fn send_pending<H: Handler>(rt: &Runtime, handler: &mut H) {
+    if let Some(m) = take_pending() {
+        reply_to_object(rt, &m);
+        handler.reply_sent();
+    }
+}
+
 /// Run the Microkit event loop for `handler`: coalesced notifications,
 /// child faults, protected calls; one handler at a time. Never returns.
+///
+/// A reply is sent, then [`Handler::reply_sent`] runs, then the next event
+/// is taken: two steps, as on seL4, so that a server knows across any fault
+/// whether its reply went out.
 pub fn run_handler<H: Handler>(platform: HostedPlatform, mut handler: H) -> ! {
     let rt = platform.rt();
     let me = rt.me();
+    send_pending(rt, &mut handler);
     loop {
         let seq = me.wake_seq.load(SeqCst);
         if dispatch(rt, me, &mut handler) {
@@ -512,6 +546,7 @@ fn dispatch<H: Handler>(rt: &'static Runtime, me: &PdBlock, handler: &mut H) -> 
     let set = ChannelSet::from_bits(bits);
     if !set.is_empty() {
         handler.notified(set);
+        send_pending(rt, handler);
         return true;
     }
     let fp = me.fault_pending.load(SeqCst);
@@ -580,9 +615,14 @@ fn serve_call<H: Handler>(rt: &'static Runtime, me: &PdBlock, caller: usize, han
         ));
     }
     let reply = handler.protected(ch, &msg);
-    if me.reply_to.compare_exchange(obj, 0, SeqCst, SeqCst).is_ok() {
+    // Nobody else can be waiting on our reply object now: a reply stored
+    // meanwhile has no caller of its own.
+    let _ = take_pending();
+    if me.reply_to.load(SeqCst) == obj {
         shm::deliver_reply(rt.ctl, caller, seq, &reply);
+        let _ = me.reply_to.compare_exchange(obj, 0, SeqCst, SeqCst);
     }
+    handler.reply_sent();
 }
 
 /// Post `f` for this PD's parent (or the kernel) and block until resumed.

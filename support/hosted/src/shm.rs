@@ -285,7 +285,20 @@ pub struct UartState {
     pub irq_ch: AtomicU32,
     /// IRQ route: 1 if edge triggered.
     pub irq_edge: AtomicU32,
+    /// Redo journal of the register access in progress (see
+    /// `models::Locked`): its stores, encoded, valid when `journal_len` is
+    /// not 0. A process that dies holding the lock after publishing it has
+    /// its access completed by the kernel.
+    pub journal: [AtomicU64; JOURNAL],
+    /// Entries of `journal` published (0: none).
+    pub journal_len: AtomicU32,
+    /// Bumped by the model thread whenever it has transmitted (futex word a
+    /// driver polling a full FIFO waits on).
+    pub drain_seq: AtomicU32,
 }
+
+/// Most stores one register access makes.
+pub const JOURNAL: usize = 48;
 
 /// The whole control block.
 #[repr(C)]

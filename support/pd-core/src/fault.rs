@@ -71,6 +71,9 @@ pub enum FaultKind {
     Protocol,
     /// The process died without a decodable fault (hosted runtime only).
     Died,
+    /// Stopped from outside at an instant of nobody's choosing (fault
+    /// injection: the monitor suspended the child).
+    Stopped,
     /// Anything the decoder did not recognise.
     Unknown,
 }
@@ -86,6 +89,7 @@ impl FaultKind {
             Self::Hang => "hang",
             Self::Protocol => "protocol",
             Self::Died => "died",
+            Self::Stopped => "stopped",
             Self::Unknown => "unknown",
         }
     }
@@ -159,6 +163,12 @@ pub enum Fault {
     Died {
         /// Signal number, or 0 for a plain exit.
         signal: u64,
+    },
+    /// The parent stopped the child asynchronously, wherever it was (fault
+    /// injection), and handles that like a fault.
+    Stopped {
+        /// Where the child was stopped, if the platform can tell (0: unknown).
+        ip: u64,
     },
     /// A fault the decoder does not know; carries the raw label.
     Unknown {
@@ -246,6 +256,7 @@ impl Fault {
             Self::Hang { .. } => FaultKind::Hang,
             Self::ProtocolViolation { .. } | Self::ProtocolTimeout { .. } => FaultKind::Protocol,
             Self::Died { .. } => FaultKind::Died,
+            Self::Stopped { .. } => FaultKind::Stopped,
             Self::Unknown { .. } => FaultKind::Unknown,
         }
     }
@@ -294,6 +305,8 @@ impl fmt::Display for Fault {
                 write!(f, "protocol-timeout deadline-in={left_ms}ms")
             }
             Self::Died { signal } => write!(f, "died signal={signal}"),
+            Self::Stopped { ip: 0 } => write!(f, "stopped-async ip=unknown"),
+            Self::Stopped { ip } => write!(f, "stopped-async ip={ip:#x}"),
             Self::Unknown { label } => write!(f, "unknown-fault label={label}"),
         }
     }

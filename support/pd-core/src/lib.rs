@@ -219,6 +219,13 @@ pub trait Platform: Clone {
 
     /// Act on a child PD (only a parent may).
     fn child(&self, child: ChildId, op: ChildOp) -> Result<(), PlatformError>;
+
+    /// The instruction pointer of a stopped child, if the platform can read
+    /// it (seL4: `TCB_ReadRegisters`); for the log of an asynchronous stop.
+    fn child_ip(&self, child: ChildId) -> Option<u64> {
+        let _ = child;
+        None
+    }
 }
 
 /// What a parent decided about a child's fault.
@@ -250,6 +257,20 @@ pub trait Handler {
         let _ = (child, fault);
         FaultAction::Resume
     }
+
+    /// The reply `protected` returned for `ch` has passed the channel layer
+    /// and is about to be handed to the kernel (a server commits it here).
+    fn replying(&mut self, ch: Channel, reply: &Message) {
+        let _ = (ch, reply);
+    }
+
+    /// A reply (of `protected`, or one stored with
+    /// [`Platform::reply_pending`]) has been handed to the kernel, and nothing
+    /// has been received since. Both backends send a reply and receive the
+    /// next message in two separate steps with this call between them, so a
+    /// server can tell "answered but maybe not sent" from "sent" across a
+    /// fault at any instant.
+    fn reply_sent(&mut self) {}
 }
 
 /// `core::fmt::Write` adaptor over [`Platform::debug_puts`].

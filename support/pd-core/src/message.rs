@@ -10,6 +10,12 @@ pub const MSG_WORDS: usize = 8;
 /// Label replied when a PD has no protected entry point for a call.
 pub const LABEL_UNSUPPORTED: u64 = 0xffff;
 
+/// Label of the reply a restarted server sends to a caller it may have
+/// received but never recorded: the call was not carried out, make it again.
+/// A transport reply, below every protocol: the caller's channel layer
+/// re-issues the same call and never shows this reply to the PD.
+pub const LABEL_RETRY: u64 = 0xfffd;
+
 /// A protected-call message or reply.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
 pub struct Message {

@@ -5,35 +5,57 @@
 //! `request` to serve one protected call. [`Personality`] turns it into a
 //! [`pd_core::Handler`] and does the rest, after seeds 000 and 003:
 //!
-//! * the driver's [`Driver::State`] lives in the persistent region (same
-//!   address, same contents across a warm restart), behind a header that
-//!   detects corrupt or stale content;
-//! * every request is saved to the region before its handler runs; after a
-//!   warm restart it is **replayed** with [`Env::recovered`] set, and the reply
-//!   goes to the caller that the previous incarnation left blocked;
-//! * after a cold start (state discarded) the blocked caller gets an explicit
-//!   "restarted" error carrying the new epoch; a stopped driver ("tombstone")
-//!   answers every call with "stopped" and never touches its device;
+//! * the driver works on a volatile copy of its [`Driver::State`]; the
+//!   personality **commits** it to the persistent region (`persist`) when a
+//!   request arrives, when it is answered and after every notification,
+//!   together with the request itself and the protocol observer's state, so
+//!   the three always agree; between commits a driver records progress with
+//!   one-word **marks** ([`Env::mark_word`], [`Env::store_mark`]);
+//! * after a warm restart the caller the previous incarnation left waiting is
+//!   answered from what the record says, whatever instant the fault hit:
+//!
+//!   | request in the record            | a warm start              | a cold or tombstone start |
+//!   |----------------------------------|---------------------------|---------------------------|
+//!   | received, not answered           | replayed (`recovered`)    | `restarted` / `stopped`   |
+//!   | answered, not known to be sent   | the saved reply re-sent   | the saved reply re-sent   |
+//!   | sent, none, or region untrusted  | `retry`                   | `retry`                   |
+//!
+//!   `retry` ([`pd_core::message::LABEL_RETRY`]) reaches only a caller the
+//!   server received but never recorded (a fault right after the kernel call
+//!   returned), which therefore was not served: its channel layer makes the
+//!   same call again. Nobody waiting is the usual case, and then nothing is
+//!   delivered at all. So an answered request is never replayed and a waiting
+//!   caller is never left blocked or given another caller's reply;
+//! * a cold start discards the state; a stopped driver ("tombstone") answers
+//!   every call with "stopped" and never touches its device;
+//! * the epoch and the monitor's directive come from the control page, which
+//!   the driver can read but not write;
 //! * a heartbeat in the region lets the monitor's watchdog see progress;
 //! * when a start is complete the driver notifies its monitor (`ready`), with
 //!   timestamps of each start phase in the region.
 //!
 //! What must never happen: a request lost or answered twice across a restart;
-//! a caller left blocked; a warm start from a region that failed its checks.
+//! a caller left blocked or answered with a reply meant for another; a warm
+//! start from a region that failed its checks.
 #![no_std]
 
+use core::cell::UnsafeCell;
 use core::fmt::Write as _;
 
-#[cfg(test)]
-use pd_core::DeviceIo;
+use pd_core::message::LABEL_RETRY;
 use pd_core::{pd_log, Channel, ChannelSet, Handler, LineBuf, Message, Platform};
 pub use persist::StartPath;
-use persist::{DriverRegion, Persistent, StartRecord};
+use persist::{
+    CommitCheck, ControlPage, Directive, DriverRegion, Loaded, Persistent, SlotPhase, StartRecord,
+    Untrusted, Work, MARK_DELIVERED, MARK_DRIVER, OBSERVER_WORDS,
+};
 
 pub use persist;
 
 /// Conventional `setvar_vaddr` of a driver's persistent region.
 pub const PERSISTENT_SETVAR: &str = "persistent";
+/// Conventional `setvar_vaddr` of a driver's control page (read-only).
+pub const CONTROL_SETVAR: &str = "control";
 
 /// Why a start failed.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -56,13 +78,181 @@ pub enum ErrorReply {
     Stopped,
 }
 
+/// Where the channel layer keeps the protocol observer's state between
+/// commits: volatile memory at a fixed address (the observer is checked on
+/// every message; the personality copies this into each commit).
+pub struct Staging {
+    len: UnsafeCell<u64>,
+    words: UnsafeCell<[u64; OBSERVER_WORDS]>,
+}
+
+// SAFETY: PD code is single-threaded (Microkit entry points never run
+// concurrently, nor do the hosted runtime's); the channel layer and the
+// personality take turns.
+unsafe impl Sync for Staging {}
+
+impl Default for Staging {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Staging {
+    /// An empty staging area (a PD declares one `static`).
+    pub const fn new() -> Self {
+        Self {
+            len: UnsafeCell::new(0),
+            words: UnsafeCell::new([0; OBSERVER_WORDS]),
+        }
+    }
+
+    /// Pointers for the channel layer's save area: (len, words, capacity).
+    pub fn parts(&'static self) -> (*mut u64, *mut u64, usize) {
+        (self.len.get(), self.words.get() as *mut u64, OBSERVER_WORDS)
+    }
+
+    fn load(&self, len: u64, words: &[u64; OBSERVER_WORDS]) {
+        // SAFETY: see `Sync`: nothing else uses the staging area now.
+        unsafe {
+            *self.len.get() = len;
+            *self.words.get() = *words;
+        }
+    }
+
+    fn store(&self, len: &mut u64, words: &mut [u64; OBSERVER_WORDS]) {
+        // SAFETY: as in `load`.
+        unsafe {
+            *len = *self.len.get();
+            *words = *self.words.get();
+        }
+    }
+}
+
+/// What the persistent region and the control page say, read once when the
+/// driver's PD starts, before its channel layer is built (which restores its
+/// observer from it).
+pub struct Boot<S: Persistent> {
+    region: DriverRegion<S>,
+    work: Work<S>,
+    loaded: Loaded,
+    path: StartPath,
+    epoch: u64,
+    staging: &'static Staging,
+}
+
+/// Why the personality could not even start.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum SetupError {
+    /// No region mapped with the persistent setvar.
+    NoRegion,
+    /// The region is too small or misaligned.
+    Region(persist::RegionError),
+}
+
+impl<S: Persistent> Boot<S> {
+    /// Read the region and the control page, and decide the start path; on
+    /// a warm start, put the saved observer state into `staging`.
+    pub fn load(platform: &impl Platform, staging: &'static Staging) -> Result<Self, SetupError> {
+        let r = platform
+            .region(PERSISTENT_SETVAR)
+            .ok_or(SetupError::NoRegion)?;
+        // SAFETY: the PD's persistent mapping, used only through the
+        // personality from here on.
+        let mut region = unsafe { DriverRegion::<S>::new(r.as_mut_ptr(), r.size) }
+            .map_err(SetupError::Region)?;
+        let control = match platform.region(CONTROL_SETVAR) {
+            Some(c) if c.size >= core::mem::size_of::<ControlPage>() => {
+                // SAFETY: mapped readable for the PD's life, page aligned.
+                unsafe { persist::read_control(c.as_mut_ptr()) }.decode()
+            }
+            // Without a control page nobody can direct us: as on a first boot.
+            _ => Ok(None),
+        };
+        let (loaded, work) = region.load();
+        let (epoch, directive) = match control {
+            Ok(Some(x)) => x,
+            Ok(None) => (0, Directive::Warm),
+            // Only the monitor writes the page: never trust a broken one.
+            Err(_) => (0, Directive::Cold),
+        };
+        let path = match (directive, loaded) {
+            (Directive::Warm, Loaded::Trusted) => StartPath::Warm,
+            (Directive::Warm, Loaded::Untrusted(why)) => StartPath::Fresh(why),
+            (Directive::Cold, _) => StartPath::Cold,
+            (Directive::Tombstone, _) => StartPath::Tombstone,
+        };
+        if path == StartPath::Warm {
+            staging.load(work.head.observer_len, &work.head.observer);
+        }
+        Ok(Self {
+            region,
+            work,
+            loaded,
+            path,
+            epoch,
+            staging,
+        })
+    }
+
+    /// The start path.
+    pub fn path(&self) -> StartPath {
+        self.path
+    }
+
+    /// Whether the system has never run this driver before (no region, no
+    /// restart): nothing can predate this incarnation.
+    pub fn first_boot(&self) -> bool {
+        self.path == StartPath::Fresh(Untrusted::NoMagic) && self.epoch == 0
+    }
+
+    /// Where the channel layer keeps the observer: its state in the staging
+    /// area (committed by the personality), its deadline and violation report
+    /// in the region (for the monitor).
+    pub fn save_area(&mut self) -> SaveParts {
+        let (len, words, capacity) = self.staging.parts();
+        let (deadline, report_len, report, report_capacity) = self.region.diagnostics_home();
+        SaveParts {
+            len,
+            words,
+            capacity,
+            deadline,
+            report_len,
+            report,
+            report_capacity,
+        }
+    }
+}
+
+/// The raw parts of a channel-layer save area (`channel::SaveArea`).
+#[derive(Copy, Clone, Debug)]
+pub struct SaveParts {
+    /// Saved observer words.
+    pub len: *mut u64,
+    /// Words.
+    pub words: *mut u64,
+    /// Capacity of `words`.
+    pub capacity: usize,
+    /// Published deadline.
+    pub deadline: *mut u64,
+    /// Report length.
+    pub report_len: *mut u64,
+    /// Report text.
+    pub report: *mut u8,
+    /// Report capacity.
+    pub report_capacity: usize,
+}
+
 /// What a driver gets besides its state: the platform, and whether the
 /// request being handled is a replay.
 pub struct Env<P: Platform, S: Persistent> {
     platform: P,
     region: DriverRegion<S>,
+    work: Work<S>,
     recovered: bool,
     path: StartPath,
+    epoch: u64,
+    first_boot: bool,
+    staging: &'static Staging,
 }
 
 impl<P: Platform, S: Persistent> Env<P, S> {
@@ -85,15 +275,14 @@ impl<P: Platform, S: Persistent> Env<P, S> {
         self.path
     }
 
-    /// Whether this incarnation is the system's first (the region was never
-    /// formatted): nothing can predate it.
+    /// Whether this incarnation is the system's first: nothing can predate it.
     pub fn first_boot(&self) -> bool {
-        self.path == StartPath::Fresh(persist::Untrusted::NoMagic)
+        self.first_boot
     }
 
-    /// The persistent state.
+    /// The driver's (volatile) state, committed by the personality.
     pub fn state(&mut self) -> &mut S {
-        self.region.state()
+        &mut self.work.state
     }
 
     /// Tell the watchdog the driver is making progress.
@@ -104,12 +293,53 @@ impl<P: Platform, S: Persistent> Env<P, S> {
 
     /// Current epoch (number of restarts the monitor has performed).
     pub fn epoch(&self) -> u64 {
-        self.region.epoch()
+        self.epoch
     }
 
     /// Publish the earliest protocol timeout deadline for the monitor.
     pub fn set_deadline(&mut self, deadline_ns: u64) {
         self.region.set_deadline(deadline_ns)
+    }
+
+    /// Commit the state now (the personality commits at every request, reply
+    /// and notification; a driver commits where a mark cannot say enough,
+    /// e.g. when it starts a new unit of work).
+    pub fn commit(&mut self) {
+        self.staging.store(
+            &mut self.work.head.observer_len,
+            &mut self.work.head.observer,
+        );
+        if let CommitCheck::Contaminated(why) = self.region.commit(&mut self.work) {
+            // The volatile copy is intact, and the commit has just replaced
+            // what was overwritten: detected and repaired.
+            pd_log!(
+                &self.platform,
+                "{}: persistent region contaminated ({}) since the last commit: rewritten from the working copy",
+                self.platform.pd_name(),
+                why.name()
+            );
+        }
+    }
+
+    /// The word that marks `value` as this driver's progress since the last
+    /// commit. Compute it *before* the side effect it records, then
+    /// [`Self::store_mark`] it right after: one store is all that separates
+    /// the two.
+    #[inline]
+    pub fn mark_word(&self, value: u32) -> u64 {
+        self.region.mark_word(MARK_DRIVER, value)
+    }
+
+    /// Store a word from [`Self::mark_word`].
+    #[inline(always)]
+    pub fn store_mark(&mut self, word: u64) {
+        self.region.store_mark(MARK_DRIVER, word)
+    }
+
+    /// The driver's mark found by this start, if it marked progress after its
+    /// last commit (for `recover`; gone after the next commit).
+    pub fn recovered_mark(&self) -> Option<u32> {
+        self.work.marks[MARK_DRIVER]
     }
 }
 
@@ -124,8 +354,9 @@ pub trait Driver<P: Platform>: Sized {
     /// Start with zeroed state: first boot, cold start, or an untrusted region.
     fn init(env: &mut Env<P, Self::State>) -> Result<Self, StartError>;
 
-    /// Start with the state of the previous incarnation. The default cannot
-    /// recover, which turns the start into a cold one.
+    /// Start with the state of the previous incarnation's last commit (and
+    /// its mark, [`Env::recovered_mark`]). The default cannot recover, which
+    /// turns the start into a cold one.
     fn recover(env: &mut Env<P, Self::State>) -> Result<Self, StartError> {
         let _ = env;
         Err(StartError::Unsupported)
@@ -159,65 +390,64 @@ enum Mode<D> {
 pub struct Personality<P: Platform, D: Driver<P>> {
     env: Env<P, D::State>,
     mode: Mode<D>,
+    /// The reply handed to the backend answers the slot's request (so its
+    /// sending makes the slot delivered); false for `retry`.
+    sending_slot_reply: bool,
 }
 
-/// What the next start of a driver with state `S` will do, and where the
-/// channel layer keeps its protocol observer's state, without changing
-/// anything. A PD calls this before building its channel layer, to restore
-/// its observer on a warm start (and only then).
-pub fn peek<S: Persistent>(
-    platform: &impl Platform,
-) -> Result<(StartPath, persist::ObserverHome), SetupError> {
-    let region = platform
-        .region(PERSISTENT_SETVAR)
-        .ok_or(SetupError::NoRegion)?;
-    // SAFETY: the PD's persistent mapping; `classify` only reads, and the
-    // home is raw pointers for the channel layer.
-    let mut region = unsafe { DriverRegion::<S>::new(region.as_mut_ptr(), region.size) }
-        .map_err(SetupError::Region)?;
-    Ok((region.classify(), region.observer_home()))
-}
-
-/// Why the personality could not even start.
-#[derive(Copy, Clone, PartialEq, Eq, Debug)]
-pub enum SetupError {
-    /// No region mapped with the persistent setvar.
-    NoRegion,
-    /// The region is too small or misaligned.
-    Region(persist::RegionError),
+/// What a start answers the caller it may have left waiting.
+struct Answer {
+    reply: Message,
+    /// Channel to check the reply on (`None`: already checked, or a reply
+    /// below the protocol).
+    checked_on: Option<Channel>,
+    /// It answers the slot's request.
+    slot_reply: bool,
 }
 
 impl<P: Platform, D: Driver<P>> Personality<P, D> {
-    /// Start the driver: decide the path from the persistent region, run
-    /// `init` or `recover`, replay or answer the in-flight request, and notify
-    /// the monitor on `ready` (if given).
-    pub fn start(platform: P, ready: Option<Channel>) -> Result<Self, SetupError> {
+    /// Start the driver: run `init` or `recover` as `boot` says, answer the
+    /// caller the previous incarnation may have left waiting, commit, and
+    /// notify the monitor on `ready` (if given).
+    pub fn start(platform: P, ready: Option<Channel>, boot: Boot<D::State>) -> Self {
         let t_entry = platform.now_ns();
-        let region = platform
-            .region(PERSISTENT_SETVAR)
-            .ok_or(SetupError::NoRegion)?;
-        // SAFETY: the region is this PD's persistent mapping, used only through
-        // the personality.
-        let region = unsafe { DriverRegion::<D::State>::new(region.as_mut_ptr(), region.size) }
-            .map_err(SetupError::Region)?;
         for &ch in D::irq_channels() {
             platform.irq_ack(ch);
         }
-        let path = region.classify();
-        let inflight = region.inflight();
+        let first_boot = boot.first_boot();
+        let Boot {
+            region,
+            mut work,
+            loaded,
+            path,
+            epoch,
+            staging,
+        } = boot;
+        // A reply marked as sent after the last commit: fold the mark in, so
+        // the next commit (which resets the marks) keeps knowing it.
+        let s = &mut work.head.slot;
+        if s.phase() == SlotPhase::Answered
+            && work.marks[MARK_DELIVERED] == Some(s.delivered_mark())
+        {
+            s.deliver();
+        }
+        // Who may be waiting, as far as a record that passed its checks says.
+        let slot = (loaded == Loaded::Trusted).then_some(work.head.slot);
         let mut env = Env {
             platform,
             region,
+            work,
             recovered: false,
             path,
+            epoch,
+            first_boot,
+            staging,
         };
-        // Busy, but the in-flight request stays: it may have to be replayed.
-        env.region.begin_start();
+        env.region.set_busy(true);
         env.region.progress();
 
-        let mut replayed = 0;
         let mut path_taken = path;
-        let mode = match path {
+        let mut mode = match path {
             StartPath::Warm => match D::recover(&mut env) {
                 Ok(driver) => Mode::Serving(driver),
                 Err(e) => {
@@ -228,56 +458,31 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                     );
                     path_taken = StartPath::Cold;
                     env.path = StartPath::Cold;
-                    Self::cold(&mut env)
+                    Self::cold(&mut env, slot.as_ref())
                 }
             },
-            StartPath::Cold | StartPath::Fresh(_) => Self::cold(&mut env),
-            StartPath::Tombstone => Mode::Tombstone,
+            StartPath::Cold | StartPath::Fresh(_) => Self::cold(&mut env, slot.as_ref()),
+            StartPath::Tombstone => {
+                Self::reformat(&mut env, slot.as_ref());
+                Mode::Tombstone
+            }
         };
         let t_ready = env.platform.now_ns();
 
-        let mode = match (mode, path_taken) {
-            (Mode::Serving(mut driver), StartPath::Warm) => {
-                if let Some((ch, msg)) = inflight {
-                    // Seed 000 Fig. 8: reprocess the last message, then reply
-                    // to the caller that is still blocked on us.
-                    env.recovered = true;
-                    let reply = driver.request(&mut env, ch, &msg);
-                    env.recovered = false;
-                    env.region.end_request(true);
-                    env.platform.reply_pending(Some(ch), &reply);
-                    replayed = 1;
-                } else {
-                    // Nothing saved, yet a caller may be blocked on us (a fault
-                    // before its request was saved): tell it, never leave it.
-                    env.region.end_request(false);
-                    let reply = D::error_reply(ErrorReply::Restarted, env.region.epoch());
-                    env.platform.reply_pending(None, &reply);
-                }
-                Mode::Serving(driver)
-            }
-            (mode, _) => {
-                // Not a warm start: whoever may be blocked on us gets an
-                // explicit error. Harmless when nobody is.
-                let kind = match mode {
-                    Mode::Tombstone => ErrorReply::Stopped,
-                    Mode::Serving(_) => ErrorReply::Restarted,
-                };
-                let reply = D::error_reply(kind, env.region.epoch());
-                env.platform
-                    .reply_pending(inflight.map(|(ch, _)| ch), &reply);
-                replayed = u32::from(inflight.is_some());
-                env.region.retire_inflight();
-                env.region.end_request(false);
-                mode
-            }
-        };
-        if matches!(mode, Mode::Serving(_)) {
-            env.region.arm_warm();
+        let answer = Self::answer(&mut env, &mut mode, path_taken, slot.as_ref());
+        let replayed = u32::from(answer.slot_reply);
+        if answer.slot_reply {
+            env.work.head.slot.answer(&answer.reply);
+            env.work.head.served += 1;
         }
+        // Checked first (the observer's transition is part of the commit),
+        // handed to the backend, which sends it before it receives anything.
+        env.platform.reply_pending(answer.checked_on, &answer.reply);
+        env.commit();
+        env.region.set_busy(false);
         let t_replayed = env.platform.now_ns();
         env.region.record_start(StartRecord {
-            epoch: env.region.epoch(),
+            epoch,
             path: path_taken.code(),
             replayed,
             t_entry,
@@ -285,7 +490,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             t_replayed,
         });
         if let StartPath::Fresh(reason) = path {
-            if reason != persist::Untrusted::NoMagic {
+            if reason != Untrusted::NoMagic {
                 pd_log!(
                     &env.platform,
                     "{}: persistent region untrusted ({}): started fresh",
@@ -297,12 +502,73 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
         if let Some(ch) = ready {
             env.platform.notify(ch);
         }
-        Ok(Self { env, mode })
+        Self {
+            env,
+            mode,
+            sending_slot_reply: answer.slot_reply,
+        }
     }
 
-    fn cold(env: &mut Env<P, D::State>) -> Mode<D> {
+    /// The start's reply, per the table in the crate docs.
+    fn answer(
+        env: &mut Env<P, D::State>,
+        mode: &mut Mode<D>,
+        path: StartPath,
+        slot: Option<&persist::Slot>,
+    ) -> Answer {
+        let retry = Answer {
+            reply: Message::new(LABEL_RETRY),
+            checked_on: None,
+            slot_reply: false,
+        };
+        let Some(s) = slot else { return retry };
+        match s.phase() {
+            SlotPhase::Received => {
+                let Some(ch) = s.channel() else { return retry };
+                let req = s.request.message();
+                let reply = match (mode, path) {
+                    (Mode::Serving(driver), StartPath::Warm) => {
+                        // Seed 000 Fig. 8: reprocess the last message, then
+                        // reply to the caller still blocked on us.
+                        env.recovered = true;
+                        let r = driver.request(env, ch, &req);
+                        env.recovered = false;
+                        r
+                    }
+                    (Mode::Tombstone, _) => D::error_reply(ErrorReply::Stopped, env.epoch),
+                    (Mode::Serving(_), _) => D::error_reply(ErrorReply::Restarted, env.epoch),
+                };
+                Answer {
+                    reply,
+                    checked_on: Some(ch),
+                    slot_reply: true,
+                }
+            }
+            // Computed and checked before the fault: its caller may still
+            // wait (or it was sent and the re-send goes nowhere).
+            SlotPhase::Answered => Answer {
+                reply: s.reply.message(),
+                checked_on: None,
+                slot_reply: true,
+            },
+            SlotPhase::Delivered | SlotPhase::Empty => retry,
+        }
+    }
+
+    /// Format the region for a start from scratch, keeping the slot (the
+    /// request it names is answered by the start, even if this start faults
+    /// before it gets that far: the slot is committed at once).
+    fn reformat(env: &mut Env<P, D::State>, slot: Option<&persist::Slot>) {
         env.region.format();
-        env.region.begin_busy();
+        env.work = Work::zeroed();
+        if let Some(s) = slot {
+            env.work.head.slot = *s;
+        }
+        env.commit();
+    }
+
+    fn cold(env: &mut Env<P, D::State>, slot: Option<&persist::Slot>) -> Mode<D> {
+        Self::reformat(env, slot);
         match D::init(env) {
             Ok(driver) => Mode::Serving(driver),
             Err(e) => {
@@ -341,23 +607,44 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
 impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
     fn notified(&mut self, channels: ChannelSet) {
         if let Mode::Serving(driver) = &mut self.mode {
-            self.env.region.begin_busy();
+            self.env.region.set_busy(true);
             self.env.region.progress();
             driver.notified(&mut self.env, channels);
-            self.env.region.end_request(false);
+            self.env.work.head.events += 1;
+            self.env.commit();
+            self.env.region.set_busy(false);
         }
     }
 
     fn protected(&mut self, ch: Channel, msg: &Message) -> Message {
+        // Saved, with the observer's transition for it, before anything is
+        // done about it.
+        self.env.work.head.slot.receive(ch, msg);
+        self.env.region.set_busy(true);
+        self.env.commit();
+        self.env.region.progress();
         match &mut self.mode {
-            Mode::Serving(driver) => {
-                self.env.region.begin_request(ch, msg);
-                self.env.region.progress();
-                let reply = driver.request(&mut self.env, ch, msg);
-                self.env.region.end_request(true);
-                reply
-            }
-            Mode::Tombstone => D::error_reply(ErrorReply::Stopped, self.env.region.epoch()),
+            Mode::Serving(driver) => driver.request(&mut self.env, ch, msg),
+            Mode::Tombstone => D::error_reply(ErrorReply::Stopped, self.env.epoch),
+        }
+    }
+
+    fn replying(&mut self, _ch: Channel, reply: &Message) {
+        let w = &mut self.env.work.head;
+        w.slot.answer(reply);
+        w.served += 1;
+        w.events += 1;
+        self.env.commit();
+        self.env.region.set_busy(false);
+        self.sending_slot_reply = true;
+    }
+
+    fn reply_sent(&mut self) {
+        if core::mem::take(&mut self.sending_slot_reply) {
+            let s = &mut self.env.work.head.slot;
+            let m = s.delivered_mark();
+            s.deliver();
+            self.env.region.mark(MARK_DELIVERED, m);
         }
     }
 }

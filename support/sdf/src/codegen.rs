@@ -21,6 +21,10 @@
 //!     /// The parent's `setvar_vaddr` of the child's persistent region
 //!     /// (the name to pass to `Platform::region`).
 //!     pub region_setvar: &'static str,
+//!     /// The parent's `setvar_vaddr` of the child's control page.
+//!     pub control_setvar: &'static str,
+//!     /// The parent's `setvar_vaddr`s of the child's clients' call ledgers.
+//!     pub ledger_setvars: &'static [&'static str],
 //!     /// The parent's channel id on the channel between parent and child.
 //!     pub ready_channel: u8,
 //!     /// The parent's channel ids towards the PDs to notify.
@@ -42,7 +46,7 @@
 //! #   <channel><end pd="mon" id="4" /><end pd="drv" id="0" /></channel>
 //! # </system>"#, None).unwrap();
 //! # let text = sdf::codegen::monitor_table(&sys, "mon").unwrap();
-//! # assert!(text.contains("ChildConfig { name: \"drv\", id: 3, region_setvar: \"p_state\", ready_channel: 4"));
+//! # assert!(text.contains("ChildConfig { name: \"drv\", id: 3, region_setvar: \"p_state\", control_setvar: \"\", ledger_setvars: &[], ready_channel: 4"));
 //! ```
 //!
 //! and then `include!(concat!(env!("OUT_DIR"), "/children.rs"));` to get
@@ -60,6 +64,10 @@ pub struct ChildRow {
     pub id: u8,
     /// Parent's `setvar_vaddr` of the policy region.
     pub region_setvar: String,
+    /// Parent's `setvar_vaddr` of the child's control page ("" if none).
+    pub control_setvar: String,
+    /// Parent's `setvar_vaddr`s of the call ledgers of the child's clients.
+    pub ledger_setvars: Vec<String>,
     /// Parent's channel id towards the child.
     pub ready_channel: u8,
     /// Parent's channel ids towards the notify PDs.
@@ -117,6 +125,25 @@ pub fn monitor_rows(
             .find(|m| m.mr == rp.region)
             .and_then(|m| m.setvar_vaddr.clone())
             .ok_or_else(|| broken("the parent maps the region without setvar_vaddr"))?;
+        let parent_setvar = |mr: &str| {
+            mon.maps
+                .iter()
+                .find(|m| m.mr == mr)
+                .and_then(|m| m.setvar_vaddr.clone())
+        };
+        let control_setvar = match &rp.control {
+            Some(c) => parent_setvar(c)
+                .ok_or_else(|| broken("the parent maps the control page without setvar_vaddr"))?,
+            None => String::new(),
+        };
+        let ledger_setvars = rp
+            .ledgers
+            .iter()
+            .map(|l| {
+                parent_setvar(l)
+                    .ok_or_else(|| broken("the parent maps a ledger without setvar_vaddr"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let ready_channel = view
             .channels_between(monitor, &child.name)
             .next()
@@ -135,6 +162,8 @@ pub fn monitor_rows(
             name: child.name.clone(),
             id: child.id.unwrap_or(0),
             region_setvar,
+            control_setvar,
+            ledger_setvars,
             ready_channel,
             notify_channels,
             max_faults: rp.max_faults,
@@ -250,12 +279,15 @@ fn emit(file: &str, monitor: &str, board: Option<Board>, rows: &[ChildRow]) -> S
     s.push_str("pub const CHILDREN: &[ChildConfig] = &[\n");
     for r in rows {
         let notify: Vec<String> = r.notify_channels.iter().map(u8::to_string).collect();
+        let ledgers: Vec<String> = r.ledger_setvars.iter().map(|l| format!("{l:?}")).collect();
         let _ = writeln!(
             s,
-            "    ChildConfig {{ name: {:?}, id: {}, region_setvar: {:?}, ready_channel: {}, notify_channels: &[{}], policy: Policy {{ max_faults: {}, window_ns: {}, hang_ns: {} }} }},",
+            "    ChildConfig {{ name: {:?}, id: {}, region_setvar: {:?}, control_setvar: {:?}, ledger_setvars: &[{}], ready_channel: {}, notify_channels: &[{}], policy: Policy {{ max_faults: {}, window_ns: {}, hang_ns: {} }} }},",
             r.name,
             r.id,
             r.region_setvar,
+            r.control_setvar,
+            ledgers.join(", "),
             r.ready_channel,
             notify.join(", "),
             r.max_faults,

@@ -271,6 +271,12 @@ pub struct RestartPolicy {
     /// Memory region holding the child's persistent state (mapped into the
     /// child and its parent).
     pub region: String,
+    /// Memory region of the child's control page (epoch and directive):
+    /// mapped read-write into the parent, read-only into the child.
+    pub control: Option<String>,
+    /// Memory regions of the call ledgers of the child's clients: mapped
+    /// into the parent, never writable into the child.
+    pub ledgers: Vec<String>,
     /// Protection domains told when the child is stopped for good.
     pub notify: Vec<String>,
     /// Source.

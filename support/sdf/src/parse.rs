@@ -812,7 +812,15 @@ impl<'a, 'input> Parser<'a, 'input> {
         let f = self.file;
         let mut src = self.src(
             n,
-            &["max_faults", "window_ms", "hang_ms", "region", "notify"],
+            &[
+                "max_faults",
+                "window_ms",
+                "hang_ms",
+                "region",
+                "control",
+                "ledger",
+                "notify",
+            ],
             true,
         )?;
         self.no_children(n)?;
@@ -844,15 +852,21 @@ impl<'a, 'input> Parser<'a, 'input> {
             return Err(src.diag(f, Some("window_ms"), "window_ms must be > 0"));
         }
         let region = req(f, &src, "region")?.to_string();
-        let notify = src
-            .attr("notify")
-            .map(|a| a.value.split_whitespace().map(str::to_string).collect())
-            .unwrap_or_default();
+        let list = |name: &str| -> Vec<String> {
+            src.attr(name)
+                .map(|a| a.value.split_whitespace().map(str::to_string).collect())
+                .unwrap_or_default()
+        };
+        let notify = list("notify");
+        let ledgers = list("ledger");
+        let control = src.attr("control").map(|a| a.value.to_string());
         Ok(RestartPolicy {
             max_faults,
             window_ms,
             hang_ms,
             region,
+            control,
+            ledgers,
             notify,
             src,
         })

@@ -621,6 +621,58 @@ impl V<'_> {
                     ),
                 ));
             }
+            // The evidence the parent decides on must be where the child
+            // cannot forge it: its control page read-only, its clients'
+            // ledgers not writable into it at all.
+            let evidence = rp
+                .control
+                .iter()
+                .map(|c| ("control", c, true))
+                .chain(rp.ledgers.iter().map(|l| ("ledger", l, false)));
+            for (attr, name, child_maps) in evidence {
+                if self.sys.memory_region(name).is_none() {
+                    return Err(rp.src.diag(
+                        self.f,
+                        Some(attr),
+                        format!("no memory_region named \"{name}\""),
+                    ));
+                }
+                match parent.maps.iter().find(|m| &m.mr == name) {
+                    Some(m) if m.setvar_vaddr.is_some() => {}
+                    _ => {
+                        return Err(rp.src.diag(
+                            self.f,
+                            Some(attr),
+                            format!(
+                                "memory_region \"{name}\" must be mapped into the parent \"{}\" with setvar_vaddr",
+                                parent.name
+                            ),
+                        ))
+                    }
+                }
+                let in_child: Vec<_> = child.maps.iter().filter(|m| &m.mr == name).collect();
+                if let Some(m) = in_child.iter().find(|m| m.perms.write) {
+                    return Err(m.src.diag(
+                        self.f,
+                        Some("perms"),
+                        format!(
+                            "\"{}\" must not be able to write \"{name}\": its restart_policy names it as {attr} (map it perms=\"r\"{})",
+                            child.name,
+                            if child_maps { "" } else { ", or not at all" }
+                        ),
+                    ));
+                }
+                if child_maps && in_child.is_empty() {
+                    return Err(rp.src.diag(
+                        self.f,
+                        Some(attr),
+                        format!(
+                            "the control page \"{name}\" is not mapped into \"{}\" (map it perms=\"r\" setvar_vaddr=\"control\")",
+                            child.name
+                        ),
+                    ));
+                }
+            }
             for name in &rp.notify {
                 if self.sys.pd(name).is_none() {
                     return Err(rp.src.diag(

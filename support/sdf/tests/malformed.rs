@@ -291,6 +291,21 @@ fn cases() -> Vec<Case> {
             "<restart_policy>: missing required attribute \"hang_ms\"",
         ),
         ext(
+            "restart_policy control page writable by the child",
+            "<system>\n  <memory_region name=\"st\" size=\"0x1000\" />\n  <memory_region name=\"ctl\" size=\"0x1000\" />\n  <protection_domain name=\"mon\" priority=\"200\"><program_image path=\"m.elf\" /><map mr=\"st\" vaddr=\"0x1000000\" setvar_vaddr=\"drv_state\" /><map mr=\"ctl\" vaddr=\"0x2000000\" setvar_vaddr=\"drv_control\" />\n    <protection_domain name=\"drv\" id=\"0\" priority=\"100\"><program_image path=\"d.elf\" /><map mr=\"st\" vaddr=\"0x1000000\" /><map mr=\"ctl\" vaddr=\"0x2000000\" ¦perms=\"rw\" setvar_vaddr=\"control\" />\n      <restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" control=\"ctl\" />\n    </protection_domain>\n  </protection_domain>\n  <channel><end pd=\"mon\" id=\"1\" /><end pd=\"drv\" id=\"1\" /></channel>\n</system>".to_string(),
+            "\"drv\" must not be able to write \"ctl\": its restart_policy names it as control (map it perms=\"r\")",
+        ),
+        ext(
+            "restart_policy ledger writable by the child",
+            "<system>\n  <memory_region name=\"st\" size=\"0x1000\" />\n  <memory_region name=\"led\" size=\"0x1000\" />\n  <protection_domain name=\"mon\" priority=\"200\"><program_image path=\"m.elf\" /><map mr=\"st\" vaddr=\"0x1000000\" setvar_vaddr=\"drv_state\" /><map mr=\"led\" vaddr=\"0x2000000\" perms=\"r\" setvar_vaddr=\"drv_ledger\" />\n    <protection_domain name=\"drv\" id=\"0\" priority=\"100\"><program_image path=\"d.elf\" /><map mr=\"st\" vaddr=\"0x1000000\" />¦<map mr=\"led\" vaddr=\"0x2000000\" />\n      <restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" ledger=\"led\" />\n    </protection_domain>\n  </protection_domain>\n  <channel><end pd=\"mon\" id=\"1\" /><end pd=\"drv\" id=\"1\" /></channel>\n</system>".to_string(),
+            "\"drv\" must not be able to write \"led\": its restart_policy names it as ledger (map it perms=\"r\", or not at all)",
+        ),
+        ext(
+            "restart_policy ledger unknown",
+            parent_child("<restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" ¦ledger=\"nope\" />", pmap, ""),
+            "<restart_policy ledger=\"nope\">: no memory_region named \"nope\"",
+        ),
+        ext(
             "restart_policy with two channels to the parent",
             parent_child("¦<restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" />", pmap, "\n  <channel><end pd=\"mon\" id=\"2\" /><end pd=\"drv\" id=\"2\" /></channel>"),
             "restart_policy needs exactly one channel between \"drv\" and its parent \"mon\", found 2",

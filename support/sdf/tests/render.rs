@@ -270,6 +270,8 @@ mod generated {
         pub name: &'static str,
         pub id: u8,
         pub region_setvar: &'static str,
+        pub control_setvar: &'static str,
+        pub ledger_setvars: &'static [&'static str],
         pub ready_channel: u8,
         pub notify_channels: &'static [u8],
         pub policy: Policy,
@@ -284,6 +286,10 @@ fn the_generated_table_compiles_and_holds_the_values() {
     assert_eq!((c[0].name, c[0].id, c[0].ready_channel), ("net", 3, 1));
     assert_eq!(c[0].notify_channels, &[20, 21]);
     assert_eq!(c[0].region_setvar, "net_region");
+    assert_eq!(
+        (c[0].control_setvar, c[0].ledger_setvars),
+        ("net_ctl", &["net_app_ledger"][..])
+    );
     assert_eq!(c[0].policy.window_ns, 1_000_000_000);
     assert_eq!(c[1].policy.hang_ns, 0);
     assert_eq!(c[1].policy.max_faults, 0);

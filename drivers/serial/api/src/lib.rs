@@ -217,6 +217,12 @@ impl fmt::Display for SerialError {
 /// Label the channel layer replies with when it refuses a call.
 const PROTOCOL_REFUSED: u64 = 0xfffe;
 
+/// Whether a reply label is an error: it completes a call but is no progress
+/// (the client's call ledger does not count it as a success).
+pub fn is_error_label(label: u64) -> bool {
+    !matches!(label, label::OPENED | label::WRITTEN | label::CLOSED)
+}
+
 /// Decode any reply.
 pub fn decode_reply(m: &Message) -> Result<Reply, SerialError> {
     let w = |i| m.word(i).unwrap_or(0);

@@ -2,17 +2,24 @@
 //! restart (seed 000 §5.2, the parallel-port case, made general).
 //!
 //! Persistent state records the write in progress (`cur_seq`, `cur_pos`) and
-//! the last completed write. `cur_pos` is advanced immediately after each byte
-//! is handed to the UART, with nothing that can fault in between, so a warm
-//! restart resumes the replayed write at the first byte not yet sent: no byte
-//! is lost and none is sent twice. A write whose `seq` is already complete is
-//! acknowledged without output, which makes writes idempotent.
+//! the last completed write. A new write is committed when it begins; after
+//! that, each byte handed to the UART is followed at once by a one-word
+//! *mark* of the new position (computed before the byte is sent, stored
+//! right after it: one store separates the two), so a warm restart resumes
+//! the replayed write at the first byte not yet marked. A UART cannot tell
+//! whether a byte left it, so a fault in that one-store window can repeat
+//! exactly that byte; nowhere else is a byte repeated, and none is ever lost
+//! (docs/recovery.md states the guarantee). A write whose `seq` is already
+//! complete is acknowledged without output, which makes writes idempotent.
 //!
-//! Fault injection sites sit between bytes and are driven by a plan in a
-//! separate region (see `fault-inject`), keyed by the persistent byte counter.
+//! Fault injection sites sit in every entry point (start, `init`, `recover`,
+//! the IRQ path for TX and RX, `protected`, a replay), between bytes (keyed
+//! by the byte counter) and, with the `fault-window` feature, inside the
+//! window itself; they are driven by a plan in a separate region (see
+//! `fault-inject`).
 //!
-//! What must never happen: a byte sent twice or skipped across a warm restart;
-//! a UART reset on a warm restart.
+//! What must never happen: a byte sent twice (outside the window) or skipped
+//! across a warm restart; a UART reset on a warm restart.
 #![no_std]
 
 use core::sync::atomic::{compiler_fence, Ordering};
@@ -98,15 +105,18 @@ pub struct SerialState {
 // SAFETY: plain integers and bytes, no pointers.
 unsafe impl Persistent for SerialState {
     const NAME: &'static str = "serial-stream::SerialState";
-    const VERSION: u32 = 2;
+    const VERSION: u32 = 3;
 }
+
+/// The longest write (the client's shared buffer is one page).
+const MAX_WRITE: u64 = 1 << 16;
 
 /// The serial stream driver over UART `U`.
 pub struct SerialDriver<U> {
     uart: U,
     tx_buf: Region,
     plan: Option<Plan>,
-    persistent_base: *mut u8,
+    persistent: Option<Region>,
 }
 
 impl<U> SerialDriver<U> {
@@ -117,14 +127,12 @@ impl<U> SerialDriver<U> {
             .region(FAULT_PLAN_SETVAR)
             // SAFETY: the plan region is mapped read-write for the PD's life.
             .map(|r| unsafe { Plan::new(r.as_mut_ptr(), r.size) });
-        let persistent_base = p
-            .region(personality::PERSISTENT_SETVAR)
-            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
+        let persistent = p.region(personality::PERSISTENT_SETVAR);
         Ok(Self {
             uart,
             tx_buf,
             plan,
-            persistent_base,
+            persistent,
         })
     }
 }
@@ -136,7 +144,8 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     fn init(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
         let driver = Self::new(env, uart)?;
-        let _ = driver.inject(env, Site::Start, env.epoch());
+        driver.inject(env, Site::Start, Some(env.epoch()));
+        driver.inject(env, Site::Init, None);
         // Sessions held before a restart are gone; their owners must hear it.
         env.state().session_lost = u64::from(!env.first_boot());
         driver.uart.init();
@@ -144,19 +153,35 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     }
 
     fn recover(env: &mut Env<P, SerialState>) -> Result<Self, StartError> {
+        let mark = env.recovered_mark();
         let st = env.state();
-        // Invariants a wild write inside a request could have broken.
-        if st.cur_seq != 0 && st.cur_seq <= st.done_seq || st.open > 1 {
+        // Invariants a stray write inside a request could have broken (the
+        // record's check catches one after the commit, not one before it).
+        if st.cur_seq != 0 && st.cur_seq <= st.done_seq || st.open > 1 || st.cur_pos > MAX_WRITE {
             return Err(StartError::Inconsistent);
+        }
+        if let Some(m) = mark {
+            // Bytes handed to the UART after the commit that began the write.
+            let m = u64::from(m);
+            if st.cur_seq == 0 || m < st.cur_pos || m > MAX_WRITE {
+                return Err(StartError::Inconsistent);
+            }
+            st.total_tx += m - st.cur_pos;
+            st.cur_pos = m;
         }
         let uart = U::attach(env.platform()).ok_or(StartError::Device)?;
         let driver = Self::new(env, uart)?;
-        let _ = driver.inject(env, Site::Start, env.epoch());
+        driver.inject(env, Site::Start, Some(env.epoch()));
+        driver.inject(env, Site::Recover, None);
         driver.uart.resume();
         Ok(driver)
     }
 
     fn request(&mut self, env: &mut Env<P, SerialState>, _ch: Channel, req: &Message) -> Message {
+        self.inject(env, Site::Protected, None);
+        if env.recovered() {
+            self.inject(env, Site::Replay, None);
+        }
         let epoch = env.epoch();
         match Request::decode(req) {
             Err(reason) => SerialError::Invalid(reason).encode(),
@@ -187,8 +212,13 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     fn notified(&mut self, env: &mut Env<P, SerialState>, channels: ChannelSet) {
         if channels.contains(UART_IRQ) {
             let status = self.uart.irq();
+            if status.tx {
+                self.inject(env, Site::NotifyTx, None);
+            }
             if status.rx {
-                while let Some(b) = self.uart.get() {
+                loop {
+                    self.inject(env, Site::NotifyRx, None);
+                    let Some(b) = self.uart.get() else { break };
                     let st = env.state();
                     st.rx[(st.total_rx % RX_RING as u64) as usize] = b;
                     st.total_rx += 1;
@@ -259,6 +289,8 @@ impl<U: Uart> SerialDriver<U> {
             if st.cur_seq != seq {
                 st.cur_seq = seq;
                 st.cur_pos = 0;
+                // The marks that follow extend a record that knows this write.
+                env.commit();
             }
             // Otherwise resume: the first `cur_pos` bytes are already out.
         }
@@ -271,7 +303,7 @@ impl<U: Uart> SerialDriver<U> {
             if pos >= len {
                 break;
             }
-            match self.inject(env, Site::Bytes, total) {
+            match self.inject(env, Site::Bytes, Some(total)) {
                 Some(Kind::IllegalReply) => return Err(WriteError::IllegalReply),
                 Some(Kind::Livelock) => loop {
                     // Busy and "progressing" forever: only the protocol's
@@ -287,9 +319,14 @@ impl<U: Uart> SerialDriver<U> {
             // SAFETY: offset + len <= tx_buf.size, checked above; the client
             // does not touch the buffer while it is blocked in this call.
             let byte = unsafe { core::ptr::read_volatile(src.add(offset + pos)) };
+            let mark = env.mark_word(pos as u32 + 1);
             self.uart.put(byte);
-            // The byte is in the UART: record it before anything else can
-            // happen (nothing between here and the store can fault).
+            // The byte is in the UART: mark it before anything else happens
+            // (one store; the fences keep the compiler from moving it).
+            compiler_fence(Ordering::SeqCst);
+            #[cfg(feature = "fault-window")]
+            self.inject(env, Site::AfterPut, None);
+            env.store_mark(mark);
             compiler_fence(Ordering::SeqCst);
             let st = env.state();
             st.cur_pos = pos as u64 + 1;
@@ -304,20 +341,37 @@ impl<U: Uart> SerialDriver<U> {
         Ok(len as u32)
     }
 
-    /// Fire the plan's next fault if due. Crashes do not return; the kinds the
-    /// driver must act out itself are returned.
+    /// Fire the plan's next fault at `site` if due (`counter` for the sites
+    /// with a counter of their own, `None` for the counted ones). Crashes do
+    /// not return; a scribble is done and the driver carries on; the kinds
+    /// the driver must act out itself are returned.
     fn inject<P: Platform>(
         &self,
         env: &Env<P, SerialState>,
         site: Site,
-        counter: u64,
+        counter: Option<u64>,
     ) -> Option<Kind> {
         let plan = self.plan?;
-        let kind = plan.due(site, counter, env.platform().now_ns())?;
-        if matches!(kind, Kind::IllegalReply | Kind::Livelock) {
-            return Some(kind);
+        let now = env.platform().now_ns();
+        let (kind, arg) = match counter {
+            Some(c) => plan.due(site, c, now)?,
+            None => plan.hit(site, now)?,
+        };
+        match kind {
+            Kind::IllegalReply | Kind::Livelock => return Some(kind),
+            Kind::Scribble => {
+                if let Some(r) = self.persistent {
+                    // SAFETY: the persistent region is mapped read-write
+                    // and page aligned; this is the stray write.
+                    unsafe { fault_inject::scribble(r.as_mut_ptr(), r.size, arg) };
+                }
+                return Some(kind);
+            }
+            _ => {}
         }
-        let base = self.persistent_base;
+        let base = self
+            .persistent
+            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
         fault_inject::perform(kind, || {
             if !base.is_null() {
                 // SAFETY: the persistent region is mapped read-write; byte 0

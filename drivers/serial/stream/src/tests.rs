@@ -1,8 +1,9 @@
 extern crate std;
 
 use super::*;
-use persist::MonitorRegion;
-use personality::Personality;
+use persist::{ControlPage, Directive, MonitorRegion};
+use personality::{Boot, Personality, Staging};
+use std::boxed::Box;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
@@ -54,6 +55,7 @@ type Serial = Personality<MockPlatform, SerialDriver<LogUart>>;
 fn setup() -> (MockPlatform, LogUart) {
     let p = MockPlatform::new("serial", pd_core::Arch::Aarch64);
     p.add_region(personality::PERSISTENT_SETVAR, 4096);
+    p.add_region(personality::CONTROL_SETVAR, 4096);
     p.add_region(TX_BUF_SETVAR, 4096);
     p.add_region(FAULT_PLAN_SETVAR, 4096);
     let uart = LogUart::default();
@@ -86,23 +88,51 @@ fn plan(p: &MockPlatform, entries: &[(u64, fault_inject::Kind)]) {
     let r = p.region(FAULT_PLAN_SETVAR).expect("plan");
     // SAFETY: 4096-byte region.
     let bytes = unsafe { core::slice::from_raw_parts_mut(r.as_mut_ptr(), r.size) };
-    fault_inject::encode(entries, bytes);
+    let planned: Vec<fault_inject::Planned> = entries
+        .iter()
+        .map(|&(at, k)| fault_inject::Planned::new(Site::Bytes, at, k))
+        .collect();
+    fault_inject::encode(&planned, bytes).expect("fits");
+}
+
+/// Start the driver as after the monitor wrote `control` (`None`: a first
+/// boot); its one start reply is then sent.
+fn start(p: &MockPlatform, control: Option<(u64, Directive)>, ready: Option<Channel>) -> Serial {
+    if let Some((epoch, d)) = control {
+        let c = p.region(personality::CONTROL_SETVAR).expect("control");
+        // SAFETY: the mock's region is mapped for the platform's life.
+        unsafe { persist::write_control(c.as_mut_ptr(), &ControlPage::new(epoch, d)) };
+    }
+    p.clear_record();
+    let staging: &'static Staging = Box::leak(Box::new(Staging::new()));
+    let boot = Boot::<SerialState>::load(p, staging).expect("boot");
+    let mut s = Personality::start(p.clone(), ready, boot);
+    pd_core::Handler::reply_sent(&mut s);
+    s
+}
+
+/// One call as the channel layer and the backend run it.
+fn call(s: &mut Serial, req: &Message) -> Message {
+    use pd_core::Handler;
+    let r = s.protected(CLIENT, req);
+    s.replying(CLIENT, &r);
+    s.reply_sent();
+    r
 }
 
 #[test]
 fn writes_go_out_once_and_in_order() {
     let (p, uart) = setup();
-    let mut s = Serial::start(p.clone(), Some(MONITOR)).expect("start");
-    use pd_core::Handler;
+    let mut s = start(&p, None, Some(MONITOR));
     assert_eq!(
-        s.protected(CLIENT, &Request::Open.encode()).label,
+        call(&mut s, &Request::Open.encode()).label,
         serial_api::label::OPENED
     );
     fill(&p, b"hello");
-    let r = serial_api::decode_reply(&s.protected(CLIENT, &write(1, 5)));
+    let r = serial_api::decode_reply(&call(&mut s, &write(1, 5)));
     assert_eq!(r, Ok(Reply::Written { seq: 1, count: 5 }));
     // A retry of the same seq is acknowledged without output.
-    let r = serial_api::decode_reply(&s.protected(CLIENT, &write(1, 5)));
+    let r = serial_api::decode_reply(&call(&mut s, &write(1, 5)));
     assert_eq!(r, Ok(Reply::Written { seq: 1, count: 5 }));
     assert_eq!(uart.out.borrow().as_slice(), b"hello");
     assert_eq!(*uart.inits.borrow(), 1);
@@ -110,15 +140,14 @@ fn writes_go_out_once_and_in_order() {
 
 #[test]
 fn malformed_and_out_of_session_writes_are_refused() {
-    use pd_core::Handler;
     let (p, uart) = setup();
-    let mut s = Serial::start(p.clone(), None).expect("start");
-    let r = serial_api::decode_reply(&s.protected(CLIENT, &write(1, 5)));
+    let mut s = start(&p, None, None);
+    let r = serial_api::decode_reply(&call(&mut s, &write(1, 5)));
     assert_eq!(r, Err(SerialError::Invalid(InvalidReason::NotOpen)));
-    s.protected(CLIENT, &Request::Open.encode());
-    let r = serial_api::decode_reply(&s.protected(CLIENT, &write(1, 5000)));
+    call(&mut s, &Request::Open.encode());
+    let r = serial_api::decode_reply(&call(&mut s, &write(1, 5000)));
     assert_eq!(r, Err(SerialError::Invalid(InvalidReason::OutOfBuffer)));
-    let r = serial_api::decode_reply(&s.protected(CLIENT, &Message::new(99)));
+    let r = serial_api::decode_reply(&call(&mut s, &Message::new(99)));
     assert_eq!(r, Err(SerialError::Invalid(InvalidReason::UnknownRequest)));
     assert!(uart.out.borrow().is_empty());
 }
@@ -128,17 +157,15 @@ fn a_fault_mid_write_then_warm_restart_resumes_at_the_next_byte() {
     use pd_core::Handler;
     let (p, uart) = setup();
     plan(&p, &[(3, fault_inject::Kind::Panic)]);
-    let mut s = Serial::start(p.clone(), Some(MONITOR)).expect("start");
-    s.protected(CLIENT, &Request::Open.encode());
+    let mut s = start(&p, None, Some(MONITOR));
+    call(&mut s, &Request::Open.encode());
     fill(&p, b"abcdefgh");
     let r = catch_unwind(AssertUnwindSafe(|| s.protected(CLIENT, &write(1, 8))));
     assert!(r.is_err(), "the injected panic fired");
     drop(s);
     assert_eq!(uart.out.borrow().as_slice(), b"abc");
     assert_eq!(monitor(&p).validate(), persist::Verdict::Trusted);
-    monitor(&p).prepare_warm(1);
-    p.clear_record();
-    let _s = Serial::start(p.clone(), Some(MONITOR)).expect("restart");
+    let _s = start_recording(&p, (1, Directive::Warm));
     assert_eq!(uart.out.borrow().as_slice(), b"abcdefgh");
     let replies = p.record(|r| r.pending_replies.clone());
     assert_eq!(replies.len(), 1);
@@ -154,30 +181,55 @@ fn a_fault_mid_write_then_warm_restart_resumes_at_the_next_byte() {
     assert_eq!(p.record(|r| r.notified.clone()), [MONITOR]);
 }
 
+/// A start whose record (replies, notifications) is kept for the test.
+fn start_recording(p: &MockPlatform, control: (u64, Directive)) -> Serial {
+    let c = p.region(personality::CONTROL_SETVAR).expect("control");
+    // SAFETY: the mock's region is mapped for the platform's life.
+    unsafe { persist::write_control(c.as_mut_ptr(), &ControlPage::new(control.0, control.1)) };
+    p.clear_record();
+    let staging: &'static Staging = Box::leak(Box::new(Staging::new()));
+    let boot = Boot::<SerialState>::load(p, staging).expect("boot");
+    Personality::start(p.clone(), Some(MONITOR), boot)
+}
+
+#[test]
+fn a_fault_at_every_byte_of_a_write_never_repeats_or_skips_one() {
+    use pd_core::Handler;
+    for at in 1..=8u64 {
+        let (p, uart) = setup();
+        plan(&p, &[(at, fault_inject::Kind::Panic)]);
+        let mut s = start(&p, None, None);
+        call(&mut s, &Request::Open.encode());
+        fill(&p, b"01234567");
+        let r = catch_unwind(AssertUnwindSafe(|| s.protected(CLIENT, &write(1, 8))));
+        assert!(r.is_err() || at == 8);
+        drop(s);
+        let _s = start_recording(&p, (1, Directive::Warm));
+        assert_eq!(uart.out.borrow().as_slice(), b"01234567", "fault at {at}");
+    }
+}
+
 #[test]
 fn an_inconsistent_state_is_not_recovered() {
     use pd_core::Handler;
     let (p, _uart) = setup();
     plan(&p, &[(2, fault_inject::Kind::Panic)]);
-    let mut s = Serial::start(p.clone(), None).expect("start");
-    s.protected(CLIENT, &Request::Open.encode());
+    let mut s = start(&p, None, None);
+    call(&mut s, &Request::Open.encode());
+    fill(&p, b"abcdefgh");
     let r = catch_unwind(AssertUnwindSafe(|| s.protected(CLIENT, &write(1, 8))));
     assert!(r.is_err());
     drop(s);
-    // A wild write inside the request made the state impossible: the write in
-    // progress is older than the last completed one.
+    // A mark beyond anything the write could have sent (sealed as a valid
+    // mark: only a bug in the driver could write one).
     let region = p.region(personality::PERSISTENT_SETVAR).expect("region");
-    let done_seq = core::mem::offset_of!(SerialState, done_seq);
+    let gen = monitor(&p).summary().expect("trusted").gen;
+    let off = core::mem::offset_of!(persist::Header, marks);
+    let w = persist::mark_word(gen, persist::MARK_DRIVER, 1 << 20);
     // SAFETY: inside the mapped region.
-    unsafe { (region.as_mut_ptr().add(persist::STATE_OFFSET + done_seq) as *mut u64).write(10) };
-    assert_eq!(
-        monitor(&p).validate(),
-        persist::Verdict::Trusted,
-        "mid-request: no crc to check"
-    );
-    monitor(&p).prepare_warm(1);
-    p.clear_record();
-    let mut s = Serial::start(p.clone(), None).expect("restart");
+    unsafe { (region.as_mut_ptr().add(off) as *mut u64).write(w) };
+    assert_eq!(monitor(&p).validate(), persist::Verdict::Trusted);
+    let mut s = start_recording(&p, (1, Directive::Warm));
     assert_eq!(s.env().state().done_seq, 0, "cold: state discarded");
     assert!(p.record(|r| r.console.contains("recover failed (Inconsistent)")));
     let replies = p.record(|r| r.pending_replies.clone());

@@ -86,12 +86,12 @@ const TIMEOUT: usize = 9;
 
 const FIFO: u32 = 16;
 
-pub(super) fn reset(l: &Locked<'_>) {
+pub(super) fn reset(l: &mut Locked<'_>) {
     // All zero: FIFOs off, interrupts disabled, THR empty.
     let _ = l;
 }
 
-fn fifo_on(l: &Locked<'_>) -> bool {
+fn fifo_on(l: &mut Locked<'_>) -> bool {
     l.reg(FCR) & 1 != 0
 }
 
@@ -105,7 +105,7 @@ pub(super) fn depth_of(st: &crate::shm::UartState) -> u32 {
 }
 
 /// FIFO depth in force.
-pub(super) fn depth(l: &Locked<'_>) -> u32 {
+pub(super) fn depth(l: &mut Locked<'_>) -> u32 {
     if fifo_on(l) {
         FIFO
     } else {
@@ -113,7 +113,7 @@ pub(super) fn depth(l: &Locked<'_>) -> u32 {
     }
 }
 
-fn rx_trigger(l: &Locked<'_>) -> u32 {
+fn rx_trigger(l: &mut Locked<'_>) -> u32 {
     if !fifo_on(l) {
         return 1;
     }
@@ -126,7 +126,7 @@ fn rx_trigger(l: &Locked<'_>) -> u32 {
 }
 
 /// The pending source IIR would report (its id bits), if any.
-fn pending(l: &Locked<'_>) -> Option<u32> {
+fn pending(l: &mut Locked<'_>) -> Option<u32> {
     let ie = l.reg(IER);
     let rx = l.rx_level();
     if ie & ier::ELSI != 0 && l.reg(LSR_ERR) != 0 {
@@ -144,7 +144,7 @@ fn pending(l: &Locked<'_>) -> Option<u32> {
     None
 }
 
-fn dlab(l: &Locked<'_>) -> bool {
+fn dlab(l: &mut Locked<'_>) -> bool {
     l.reg(LCR) & LCR_DLAB != 0
 }
 
@@ -176,10 +176,10 @@ pub(super) fn read(l: &mut Locked<'_>, offset: usize) -> u32 {
         off::LCR => l.reg(LCR),
         off::MCR => l.reg(MCR),
         off::LSR => {
-            // A driver polling for THRE would spin until the line drains the
-            // FIFO; let this access be the moment it does (a fast line).
-            if l.tx_level() > 0 && super::has_sink(l) {
-                super::transmit(super::UartKind::Ns16550, l);
+            // A driver polling for THRE waits for the line: make sure the
+            // model thread is on it.
+            if l.tx_level() > 0 {
+                l.stall_for_drain();
             }
             let mut v = 0;
             if l.rx_level() > 0 {
@@ -235,17 +235,17 @@ pub(super) fn write(l: &mut Locked<'_>, offset: usize, value: u32) {
     }
 }
 
-pub(super) fn line(l: &Locked<'_>) -> bool {
+pub(super) fn line(l: &mut Locked<'_>) -> bool {
     l.reg(MCR) & MCR_OUT2 != 0 && pending(l).is_some()
 }
 
 /// The model thread emptied the TX FIFO.
-pub(super) fn tx_drained(l: &Locked<'_>) {
+pub(super) fn tx_drained(l: &mut Locked<'_>) {
     l.set_reg(THRE_INT, 1);
 }
 
 /// Bytes were pushed into the RX FIFO; `wire_idle` if no more follow.
-pub(super) fn rx_arrived(l: &Locked<'_>, wire_idle: bool) {
+pub(super) fn rx_arrived(l: &mut Locked<'_>, wire_idle: bool) {
     if wire_idle && l.rx_level() > 0 {
         l.set_reg(TIMEOUT, 1);
     }

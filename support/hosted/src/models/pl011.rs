@@ -113,13 +113,13 @@ const DMACR: usize = 8;
 const FIFO: u32 = 32;
 const IDS: [u32; 8] = [0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1];
 
-pub(super) fn reset(l: &Locked<'_>) {
+pub(super) fn reset(l: &mut Locked<'_>) {
     l.set_reg(CR, cr::TXE | cr::RXE);
     l.set_reg(IFLS, 0x12);
 }
 
 /// FIFO depth in force.
-pub(super) fn depth(l: &Locked<'_>) -> u32 {
+pub(super) fn depth(l: &mut Locked<'_>) -> u32 {
     depth_of(l.st)
 }
 
@@ -144,7 +144,7 @@ fn level_for(sel: u32) -> u32 {
 }
 
 /// TX interrupt when the level crosses down to this.
-fn tx_trigger(l: &Locked<'_>) -> u32 {
+fn tx_trigger(l: &mut Locked<'_>) -> u32 {
     if depth(l) == 1 {
         0
     } else {
@@ -153,7 +153,7 @@ fn tx_trigger(l: &Locked<'_>) -> u32 {
 }
 
 /// RX interrupt when the level reaches this.
-fn rx_trigger(l: &Locked<'_>) -> u32 {
+fn rx_trigger(l: &mut Locked<'_>) -> u32 {
     if depth(l) == 1 {
         1
     } else {
@@ -161,25 +161,25 @@ fn rx_trigger(l: &Locked<'_>) -> u32 {
     }
 }
 
-pub(super) fn tx_enabled(l: &Locked<'_>) -> bool {
+pub(super) fn tx_enabled(l: &mut Locked<'_>) -> bool {
     let c = l.reg(CR);
     c & cr::UARTEN != 0 && c & cr::TXE != 0
 }
 
-pub(super) fn rx_enabled(l: &Locked<'_>) -> bool {
+pub(super) fn rx_enabled(l: &mut Locked<'_>) -> bool {
     let c = l.reg(CR);
     c & cr::UARTEN != 0 && c & cr::RXE != 0
 }
 
-fn set_ris(l: &Locked<'_>, bits: u32) {
+fn set_ris(l: &mut Locked<'_>, bits: u32) {
     l.set_reg(RIS, l.reg(RIS) | bits);
 }
 
-fn clear_ris(l: &Locked<'_>, bits: u32) {
+fn clear_ris(l: &mut Locked<'_>, bits: u32) {
     l.set_reg(RIS, l.reg(RIS) & !bits);
 }
 
-fn flags(l: &Locked<'_>) -> u32 {
+fn flags(l: &mut Locked<'_>) -> u32 {
     let (tx, rx, d) = (l.tx_level(), l.rx_level(), depth(l));
     let mut f = 0;
     if tx == 0 {
@@ -216,10 +216,10 @@ pub(super) fn read(l: &mut Locked<'_>, offset: usize, width: Width) -> u32 {
         }
         off::RSR => 0,
         off::FR => {
-            // A driver polling a full FIFO would spin until the line drains
-            // it; let this access be the moment it does (a fast line).
-            if l.tx_level() >= depth(l) && super::has_sink(l) {
-                super::transmit(super::UartKind::Pl011, l);
+            // A driver polling a full FIFO waits for the line: make sure the
+            // model thread is on it.
+            if l.tx_level() >= depth(l) {
+                l.stall_for_drain();
             }
             flags(l)
         }
@@ -276,19 +276,19 @@ pub(super) fn write(l: &mut Locked<'_>, offset: usize, _width: Width, value: u32
     }
 }
 
-pub(super) fn line(l: &Locked<'_>) -> bool {
+pub(super) fn line(l: &mut Locked<'_>) -> bool {
     l.reg(RIS) & l.reg(IMSC) != 0
 }
 
 /// The model thread emptied the TX FIFO, whose level was `old`.
-pub(super) fn tx_drained(l: &Locked<'_>, old: u32) {
+pub(super) fn tx_drained(l: &mut Locked<'_>, old: u32) {
     if old > tx_trigger(l) {
         set_ris(l, int::TX);
     }
 }
 
 /// Bytes were pushed into the RX FIFO; `wire_idle` if no more follow.
-pub(super) fn rx_arrived(l: &Locked<'_>, wire_idle: bool) {
+pub(super) fn rx_arrived(l: &mut Locked<'_>, wire_idle: bool) {
     if l.rx_level() >= rx_trigger(l) {
         set_ris(l, int::RX);
     }
