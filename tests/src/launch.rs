@@ -33,12 +33,15 @@ pub fn image() -> PathBuf {
             }
             let status = cmd.status().expect("run cargo build for the hosted image");
             assert!(status.success(), "building selfheal-hosted failed");
-            // tests and benches run from target/<profile>/deps/
+            // Tests and benches run from target/<profile>/deps/, binaries
+            // (the campaign) from target/<profile>/.
             let exe = std::env::current_exe().expect("test executable path");
-            exe.parent()
-                .and_then(Path::parent)
+            let dir = exe.parent().expect("target directory");
+            [dir, dir.parent().unwrap_or(dir)]
+                .iter()
                 .map(|d| d.join("selfheal-hosted"))
-                .expect("target directory")
+                .find(|p| p.exists())
+                .expect("selfheal-hosted next to the executable")
         })
         .clone()
 }

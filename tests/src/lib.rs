@@ -11,7 +11,9 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub mod campaign;
 pub mod launch;
+pub mod mutate;
 
 pub use frames::check::{split, verify, StreamError, Verified};
 

@@ -163,7 +163,10 @@ fn config<P: Platform>(p: &P) -> StreamConfig {
 pub fn run<P: Platform>(p: &P) -> Outcome {
     let cfg = config(p);
     let Some(buf) = p.region(TX_BUF_SETVAR) else {
-        pd_log!(p, "client: no tx_buf region: nothing to send");
+        pd_log!(
+            p,
+            "client: no tx_buf region: nothing to send; stream abandoned"
+        );
         return Outcome::Abandoned { at: 0 };
     };
     let mut serial = SerialClient::new(p.clone(), SERIAL, buf);
@@ -174,7 +177,7 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
             cfg.frames
         ),
         Err(e) => {
-            pd_log!(p, "client: open failed: {e}");
+            pd_log!(p, "client: open failed: {e}; stream abandoned");
             return Outcome::Abandoned { at: 0 };
         }
     }

@@ -173,9 +173,19 @@ fn cli(args: Vec<String>) -> Result<ExitCode, String> {
         "demo" => demo(&o),
         "run" => {
             let sys = launch(&o, Console::Stdout)?;
-            std::thread::sleep(o.timeout);
+            let end = Instant::now() + o.timeout;
+            while Instant::now() < end && sys.running() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let failure = sys.failure();
             drop(sys);
-            Ok(ExitCode::SUCCESS)
+            match failure {
+                Some(f) => {
+                    eprintln!("selfheal-hosted: {f}");
+                    Ok(ExitCode::FAILURE)
+                }
+                None => Ok(ExitCode::SUCCESS),
+            }
         }
         "plan" => write_out(&o, &plan_bytes(&o)?),
         "config" => write_out(&o, &config_bytes(&o)),
@@ -219,16 +229,20 @@ fn demo(o: &Opts) -> Result<ExitCode, String> {
         {
             break true;
         }
-        if started.elapsed() > o.timeout {
+        if started.elapsed() > o.timeout || !sys.running() {
             break false;
         }
         std::thread::sleep(Duration::from_millis(50));
     };
     let elapsed = started.elapsed();
     let console = sys.console();
+    let sys_failure = sys.failure();
     drop(sys);
     if !done {
-        println!("demo: timed out after {:?}", o.timeout);
+        match sys_failure {
+            Some(f) => println!("demo: FAILED: {f}"),
+            None => println!("demo: timed out after {:?}", o.timeout),
+        }
         return Ok(ExitCode::FAILURE);
     }
     let expect = system_tests::Expect::default();

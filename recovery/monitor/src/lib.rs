@@ -81,6 +81,9 @@ pub enum Phase {
     Restarting,
     /// In tombstone mode for good.
     Stopped,
+    /// Even the tombstone failed: in the backend's minimal server, which
+    /// answers every call "gone". Never touched again.
+    Quarantined,
 }
 
 /// Timestamps of one restart, from fault to serving again (ns).
@@ -136,6 +139,8 @@ pub struct Stats {
     pub completed: u64,
     /// Hangs detected by the watchdog.
     pub hangs: u64,
+    /// Children quarantined (their tombstone failed).
+    pub quarantined: u64,
 }
 
 /// The monitor PD.
@@ -328,6 +333,23 @@ impl<P: Platform> Monitor<P> {
         };
         self.stats.faults += 1;
         let kind = fault.kind(arch);
+        if matches!(c.phase, Phase::Stopped | Phase::Quarantined) {
+            // The tombstone itself failed (its code is the driver's: a
+            // permanent fault can break it too). Restarting it again would
+            // loop; leaving it stopped would leave its callers blocked.
+            pd_log!(
+                &self.p,
+                "monitor: {} fault #{} [{}] {} in its stopped mode (t={}.{:03} ms)",
+                c.cfg.name,
+                self.stats.faults,
+                kind.name(),
+                fault,
+                now / 1_000_000,
+                now / 1000 % 1000
+            );
+            self.quarantine(idx);
+            return;
+        }
         pd_log!(
             &self.p,
             "monitor: {} fault #{} [{}] {} (t={}.{:03} ms)",
@@ -439,6 +461,26 @@ impl<P: Platform> Monitor<P> {
         }
     }
 
+    /// Put child `idx` in the backend's minimal server for good.
+    fn quarantine(&mut self, idx: usize) {
+        let Some(c) = self.children[idx].as_mut() else {
+            return;
+        };
+        if c.phase == Phase::Quarantined {
+            return;
+        }
+        c.phase = Phase::Quarantined;
+        let (id, name) = (ChildId(c.cfg.id), c.cfg.name);
+        self.stats.quarantined += 1;
+        match self.p.child(id, ChildOp::Quarantine) {
+            Ok(()) => pd_log!(
+                &self.p,
+                "monitor: {name} quarantined: its stopped mode failed; every call is answered 'gone'"
+            ),
+            Err(e) => pd_log!(&self.p, "monitor: {name}: quarantine refused: {e}"),
+        }
+    }
+
     /// The child reported `ready` (or may have, see `handle`): log how the
     /// start went, once per epoch.
     fn ready(&mut self, idx: usize) {
@@ -503,7 +545,7 @@ impl<P: Platform> Monitor<P> {
             let Some(c) = self.children[idx].as_mut() else {
                 continue;
             };
-            if c.phase == Phase::Stopped {
+            if c.phase == Phase::Quarantined {
                 continue;
             }
             let (busy_self, heartbeat, deadline_self) =
@@ -525,7 +567,7 @@ impl<P: Platform> Monitor<P> {
             .into_iter()
             .chain((deadline_self != 0).then_some((deadline_self, None)))
             .min_by_key(|(d, _)| *d);
-            if let Some((deadline, call)) = timeout {
+            if let Some((deadline, call)) = timeout.filter(|_| c.phase != Phase::Stopped) {
                 if now.saturating_add(hang) >= deadline {
                     if call.is_some() {
                         c.timed_out_call = call;

@@ -221,7 +221,8 @@ fn escalation_warm_warm_cold_then_stop_with_clients_told() {
             cold: 1,
             stopped: 1,
             completed: 0,
-            hangs: 0
+            hangs: 0,
+            quarantined: 0
         }
     );
 }
@@ -439,5 +440,60 @@ fn the_monitor_lane_suspends_the_child_at_its_instant() {
         console(&mon).contains("[stopped] stopped-async"),
         "{}",
         console(&mon)
+    );
+}
+
+#[test]
+fn a_tombstone_that_faults_is_quarantined_not_restarted_forever() {
+    let mut s = setup();
+    let mut t = 1000 * MS;
+    // Warm, warm, cold, stop: the child is a tombstone now.
+    for _ in 0..4 {
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        t += 10 * MS;
+    }
+    assert_eq!(s.m.phase(0), Some(Phase::Stopped));
+    s.mon.clear_record();
+    // The tombstone faults too (its code is the driver's).
+    s.mon.set_now(t);
+    s.m.fault(ChildId(0), &vm_fault());
+    assert_eq!(s.m.phase(0), Some(Phase::Quarantined));
+    assert_eq!(
+        s.mon.record(|r| r.child_ops.clone()),
+        [(ChildId(0), ChildOp::Quarantine)]
+    );
+    assert!(
+        console(&s.mon).contains("quarantined"),
+        "{}",
+        console(&s.mon)
+    );
+    // And stays so: later faults and ticks do nothing.
+    s.mon.clear_record();
+    s.m.fault(ChildId(0), &vm_fault());
+    ticks(&mut s, t, 20);
+    assert!(s.mon.record(|r| r.child_ops.is_empty()));
+    assert_eq!(s.m.stats().quarantined, 1);
+}
+
+#[test]
+fn a_hung_tombstone_with_a_caller_waiting_is_quarantined() {
+    let mut s = setup();
+    let mut t = 1000 * MS;
+    for _ in 0..4 {
+        s.mon.set_now(t);
+        s.m.fault(ChildId(0), &vm_fault());
+        t += 10 * MS;
+    }
+    s.mon.clear_record();
+    s.ledger.begin(t, 0);
+    ticks(&mut s, t, 8);
+    assert_eq!(s.m.phase(0), Some(Phase::Quarantined));
+    assert_eq!(
+        s.mon.record(|r| r.child_ops.clone()),
+        [
+            (ChildId(0), ChildOp::Stop),
+            (ChildId(0), ChildOp::Quarantine)
+        ]
     );
 }

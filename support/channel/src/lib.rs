@@ -584,6 +584,13 @@ impl<P: Platform, O: Observer> Platform for Checked<P, O> {
             }
             reply = self.inner.ppcall(ch, msg);
         }
+        if reply.label == pd_core::message::LABEL_GONE {
+            // The server is quarantined: no protocol applies any more.
+            if let Some(l) = ledger {
+                l.end(false);
+            }
+            return reply;
+        }
         let checked = match self.check(ch, Dir::In, Kind::Reply, &reply) {
             Ok(()) => reply,
             Err(v) => {

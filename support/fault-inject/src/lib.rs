@@ -5,13 +5,13 @@
 //! generated from a seed, on seL4). It has two lanes, each firing its entries
 //! strictly in order:
 //!
-//! * the **driver lane**: the driver calls [`Plan::due`] (sites with a
-//!   counter of their own: the persistent byte count between two bytes, the
-//!   epoch at a start) or [`Plan::hit`] (every other site: the plan counts the
-//!   visits itself, in the region, so the count survives restarts) at its
-//!   injection sites, in every entry point: start, `init`, `recover`, the
-//!   IRQ path for TX and RX, `protected`, a replay, right after a device
-//!   side effect;
+//! * the **driver lane**: the driver calls [`Plan::hit`] at its injection
+//!   sites (the plan counts the visits of each site itself, in the region,
+//!   so the count survives restarts, cold ones too) or [`Plan::due`] (a
+//!   site with a counter of its own: the epoch at a start), in every entry
+//!   point: start, `init`, `recover`, the IRQ path for TX and RX,
+//!   `protected`, a replay, between two bytes, right after a device side
+//!   effect;
 //! * the **monitor lane** ([`Site::Monitor`]): the monitor's own timer fires
 //!   entries at instants the driver does not choose (an asynchronous stop of
 //!   the driver, or a stray write into its region while it runs).
@@ -115,7 +115,8 @@ impl Kind {
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Hash, PartialOrd, Ord)]
 #[repr(u16)]
 pub enum Site {
-    /// Between bytes of a write; the counter is the persistent byte count.
+    /// Between bytes of a write (counted visits: bytes about to be sent,
+    /// a byte sent again after a restart counted again).
     Bytes = 0,
     /// At the start of `init`/`recover`; the counter is the epoch.
     Start = 1,
@@ -123,7 +124,7 @@ pub enum Site {
     Init = 2,
     /// In `recover`.
     Recover = 3,
-    /// In the IRQ path, while TX drains.
+    /// In the IRQ path, while TX drains (the first interrupt after a write).
     NotifyTx = 4,
     /// In the IRQ path, while RX arrives (before each byte is taken).
     NotifyRx = 5,
@@ -482,13 +483,15 @@ impl Plan {
         Some((Kind::from_raw(e.kind)?, e.arg))
     }
 
-    /// A visit of a counted `site`: bump its visit count (kept in the plan,
-    /// so it survives restarts) and return the fault due, as [`Self::due`].
+    /// A visit of a counted `site`: the fault due, as [`Self::due`] with the
+    /// number of earlier visits as the counter (an entry `at` N fires at the
+    /// first visit after N others; `at` 0 at the site's next visit), then
+    /// the visit counted (in the plan, so the count survives restarts).
     pub fn hit(&self, site: Site, now: u64) -> Option<(Kind, u64)> {
         let mut h = self.header()?;
         let slot = h.hits.get_mut(site as usize)?;
-        *slot = slot.saturating_add(1);
         let count = u64::from(*slot);
+        *slot = slot.saturating_add(1);
         self.write_header(&h);
         self.due(site, count, now)
     }
@@ -724,19 +727,23 @@ mod tests {
         let plan = plan_of(
             &mut b,
             &[
-                Planned::new(Site::Protected, 3, Kind::Panic),
+                Planned::new(Site::Protected, 2, Kind::Panic),
                 Planned::new(Site::Monitor, 500, Kind::Suspend),
-                Planned::new(Site::NotifyRx, 1, Kind::Loop),
+                Planned::new(Site::NotifyRx, 0, Kind::Loop),
             ],
         );
         assert_eq!(plan.next_monitor(), Some((500, Kind::Suspend, 0)));
         assert_eq!(plan.hit(Site::Protected, 0), None);
         assert_eq!(plan.hit(Site::NotifyRx, 0), None, "not its turn yet");
         assert_eq!(plan.hit(Site::Protected, 0), None);
-        assert_eq!(plan.hit(Site::Protected, 1), Some((Kind::Panic, 0)));
+        assert_eq!(
+            plan.hit(Site::Protected, 1),
+            Some((Kind::Panic, 0)),
+            "after two earlier visits"
+        );
         assert_eq!(plan.fire_monitor(2), Some((Kind::Suspend, 0)));
         assert_eq!(plan.next_monitor(), None);
-        // NotifyRx was visited once before (count 1): due at its next visit.
+        // `at` 0: the next visit once it is this entry's turn.
         assert_eq!(plan.hit(Site::NotifyRx, 3), Some((Kind::Loop, 0)));
     }
 

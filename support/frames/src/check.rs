@@ -143,6 +143,278 @@ pub fn verify(console: &[u8]) -> Result<Verified, StreamError> {
     })
 }
 
+/// How the client said its stream ended (its own log lines; the client is the
+/// workload, not the code under test).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ending {
+    /// `client: stream done`.
+    Done,
+    /// The client gave up after an explicit error, the frames from `at` on
+    /// unsent (`... stream abandoned`).
+    Abandoned {
+        /// First frame the client did not get acknowledged.
+        at: u64,
+    },
+    /// The client said neither (it is still blocked, or the log is cut).
+    Unfinished,
+}
+
+/// One byte that came out twice in a row: what a fault between the byte
+/// reaching the UART and its progress mark produces.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Repeat {
+    /// Position in the expected stream (BEGIN marker at 0).
+    pub stream_offset: usize,
+    /// Console offset of the second copy.
+    pub console_offset: usize,
+}
+
+/// Byte accounting of a console against the stream the client meant to
+/// send, by an alignment that never trusts the driver: every difference is
+/// counted and classified.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Account {
+    /// Seed of the stream (from its BEGIN marker).
+    pub seed: u64,
+    /// Frames the client meant to send.
+    pub frames: u64,
+    /// How the client said the stream ended.
+    pub ending: Option<Ending>,
+    /// Stream bytes the client had acknowledged, or sent at all, that never
+    /// appeared.
+    pub lost: u64,
+    /// Bytes that appeared more often than sent and no explicit error covers.
+    pub duplicated: u64,
+    /// Bytes output again after the client was told `restarted` and resent
+    /// the chunk (the explicit path: partial output of a request whose reply
+    /// said it may have been partly carried out).
+    pub resent: u64,
+    /// Single bytes repeated in a row (a fault in the one-store window
+    /// between a byte handed to the UART and its mark).
+    pub repeats: Vec<Repeat>,
+    /// Bytes that are not part of the stream at all.
+    pub corrupt: u64,
+    /// Bytes of the expected stream found in place.
+    pub matched: u64,
+    /// Where each loss, duplication and corruption was found (for reports):
+    /// (what, stream offset, console offset, bytes).
+    pub anomalies: Vec<(&'static str, usize, usize, u64)>,
+}
+
+impl Account {
+    /// Nothing lost, duplicated (beyond explicit resends and window
+    /// repeats) or corrupted.
+    pub fn clean(&self) -> bool {
+        self.lost == 0 && self.duplicated == 0 && self.corrupt == 0
+    }
+}
+
+/// The client's resend points (`write of frames from N interrupted by a cold
+/// restart ... resending`) and how its stream ended, from diagnostic lines.
+pub fn client_story(diags: &[String]) -> (Vec<u64>, Ending) {
+    let mut resends = Vec::new();
+    let mut ending = Ending::Unfinished;
+    for d in diags {
+        let Some(rest) = d.strip_prefix("client: ") else {
+            continue;
+        };
+        let from = |r: &str| -> Option<u64> {
+            r.strip_prefix("write of frames from ")?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        };
+        if rest.contains("interrupted by a cold restart") && rest.ends_with("resending") {
+            if let Some(n) = from(rest) {
+                resends.push(n);
+            }
+        } else if rest.starts_with("stream done") {
+            ending = Ending::Done;
+        } else if rest.ends_with("stream abandoned") {
+            ending = Ending::Abandoned {
+                at: from(rest).unwrap_or(0),
+            };
+        }
+    }
+    (resends, ending)
+}
+
+/// Account for every byte of the stream in `console` (see [`Account`]).
+pub fn account(console: &[u8]) -> Result<Account, StreamError> {
+    let s = split(console);
+    let (resends, ending) = client_story(&s.diags);
+    let d = &s.data;
+    let at = |i: usize| s.offsets.get(i).copied().unwrap_or(console.len());
+    let start = find(d, b"BEGIN ").ok_or(StreamError {
+        offset: 0,
+        what: "no BEGIN marker".into(),
+    })?;
+    let m = d.get(start..start + MARKER).ok_or(StreamError {
+        offset: at(start),
+        what: "BEGIN marker truncated".into(),
+    })?;
+    // The marker itself may hold a repeated byte: the one reading of it
+    // (as is, or without one byte) that is a well-formed marker.
+    let readings = core::iter::once(m.to_vec()).chain((0..=MARKER).filter_map(|k| {
+        let w = d.get(start..start + MARKER + 1)?;
+        let mut v = w.to_vec();
+        v.remove(k.min(MARKER));
+        Some(v)
+    }));
+    let well_formed: Vec<(u64, u64)> = readings
+        .filter_map(|r| Some((parse_hex(&r[6..14])?, parse_hex(&r[15..31])?, r)))
+        .filter(|(f, s, r)| begin(*s, *f)[..] == r[..])
+        .map(|(f, s, _)| (f, s))
+        .collect();
+    // Several readings can be well formed (a repeated zero in a run of
+    // zeros): the seed whose first frame follows is the one.
+    let near = &d[start..(start + MARKER + 8 * FRAME).min(d.len())];
+    let chosen = well_formed
+        .iter()
+        .find(|(f, s)| *f == 0 || find(near, &frame(*s, 0)).is_some())
+        .or(well_formed.first())
+        .copied();
+    let Some((frames, seed)) = chosen else {
+        return Err(StreamError {
+            offset: at(start),
+            what: format!("malformed BEGIN marker {:?}", String::from_utf8_lossy(m)),
+        });
+    };
+    // The stream the client meant: all of it, or up to where it gave up.
+    let sent = match ending {
+        Ending::Abandoned { at } => at.min(frames),
+        _ => frames,
+    };
+    let mut want = Vec::with_capacity(MARKER * 2 + sent as usize * FRAME);
+    want.extend_from_slice(&begin(seed, frames));
+    for n in 0..sent {
+        want.extend_from_slice(&frame(seed, n));
+    }
+    if sent == frames {
+        want.extend_from_slice(&end(seed, frames));
+    }
+    // Chunk starts the client resent after an explicit error ("from 0" may
+    // be the BEGIN marker's write or the first frames').
+    let mut explicit: Vec<usize> = Vec::new();
+    for &n in &resends {
+        explicit.push(MARKER + n.min(frames) as usize * FRAME);
+        if n == 0 {
+            explicit.push(0);
+        }
+    }
+    let mut acc = Account {
+        seed,
+        frames,
+        ending: Some(ending.clone()),
+        ..Account::default()
+    };
+    let a = &d[start..];
+    let (mut i, mut j) = (0usize, 0usize);
+    const K: usize = 24;
+    let agrees = |i: usize, j: usize, k: usize| -> bool {
+        k > 0 && i + k <= want.len() && j + k <= a.len() && want[i..i + k] == a[j..j + k]
+    };
+    while i < want.len() && j < a.len() {
+        if want[i] == a[j] {
+            i += 1;
+            j += 1;
+            acc.matched += 1;
+            continue;
+        }
+        // The previous byte again (once per fault that hit between it and
+        // its mark), then the stream goes on.
+        if i > 0 && a[j] == want[i - 1] {
+            let run = a[j..].iter().take_while(|&&b| b == want[i - 1]).count();
+            let fits = (1..=run).find(|&r| {
+                let tail = (want.len() - i).min(a.len() - j - r).min(K);
+                tail == 0 || agrees(i, j + r, tail)
+            });
+            if let Some(r) = fits {
+                for k in 0..r {
+                    acc.repeats.push(Repeat {
+                        stream_offset: i - 1,
+                        console_offset: at(start + j + k),
+                    });
+                }
+                j += r;
+                continue;
+            }
+        }
+        // The output went back to a chunk start (a resend), or forward
+        // (bytes lost): the nearest place the next bytes match.
+        let k = (a.len() - j).min(K);
+        let back = (0..i)
+            .rev()
+            .take(8192)
+            .find(|&c| agrees(c, j, k.min(want.len() - c)));
+        let forward = (i + 1..want.len())
+            .take(1 << 20)
+            .find(|&c| agrees(c, j, k.min(want.len() - c)));
+        match (back, forward) {
+            (Some(c), f) if f.is_none_or(|f| i - c <= f - i) => {
+                let n = (i - c) as u64;
+                // The jump may have begun a few bytes before it was seen
+                // (a resent chunk's first frame header can match the bytes
+                // it interrupted): a resend point just before `c` whose
+                // bytes up to `c` came out again counts.
+                let resent_from = |e: usize| {
+                    e <= c && c - e <= FRAME && c - e <= j && want[e..c] == a[j - (c - e)..j]
+                };
+                if explicit.iter().any(|&e| resent_from(e)) {
+                    acc.resent += n;
+                } else {
+                    acc.duplicated += n;
+                    acc.anomalies.push(("duplicated", c, at(start + j), n));
+                }
+                i = c;
+            }
+            (_, Some(f)) => {
+                acc.lost += (f - i) as u64;
+                acc.anomalies
+                    .push(("lost", i, at(start + j), (f - i) as u64));
+                i = f;
+            }
+            _ => {
+                acc.corrupt += 1;
+                acc.anomalies.push(("corrupt", i, at(start + j), 1));
+                j += 1;
+            }
+        }
+    }
+    // The stream ran out: what was meant but never came is lost; a chunk the
+    // client gave up on may have come out partly.
+    if i < want.len() {
+        acc.lost += (want.len() - i) as u64;
+    }
+    if j < a.len() {
+        let rest = &a[j..];
+        match ending {
+            // A partial chunk before the client gave up on an explicit error.
+            Ending::Abandoned { .. } => acc.resent += rest.len() as u64,
+            // After the END marker: stream content again is duplication;
+            // anything else is not the stream's (a kernel's goodbye).
+            _ => {
+                let tail = &want[want.len().saturating_sub(8192)..];
+                let longest = (0..tail.len())
+                    .map(|p| {
+                        tail[p..]
+                            .iter()
+                            .zip(rest)
+                            .take_while(|(x, y)| x == y)
+                            .count()
+                    })
+                    .max()
+                    .unwrap_or(0);
+                if longest >= 8 {
+                    acc.duplicated += longest as u64;
+                }
+            }
+        }
+    }
+    Ok(acc)
+}
+
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -211,6 +483,113 @@ mod tests {
         let mut s = stream(5, 40);
         s.splice(900..900, b"Caught cap fault".iter().copied());
         assert!(verify(&s).is_err());
+    }
+
+    #[test]
+    fn accounting_an_exact_stream_finds_nothing() {
+        let mut s = stream(5, 40);
+        s.extend_from_slice(b"\x0e\nclient: stream done: 40 frames\n\x0f");
+        let a = account(&s).expect("a stream");
+        assert!(a.clean(), "{a:?}");
+        assert!(a.repeats.is_empty());
+        assert_eq!(a.matched as usize, 32 + 40 * 64 + 32);
+        assert_eq!(a.ending, Some(Ending::Done));
+    }
+
+    #[test]
+    fn accounting_counts_a_lost_run_a_duplicated_run_and_a_repeat_apart() {
+        let mut s = stream(5, 40);
+        s.extend_from_slice(b"\x0e\nclient: stream done\n\x0f");
+        let begin = find(&s, b"BEGIN ").unwrap_or(0);
+        // Frame 30 repeated whole (a replay from an old position), bytes of
+        // frame 20 lost, one byte of frame 10 repeated.
+        let f30 = begin + 32 + 30 * 64;
+        let dup: Vec<u8> = s[f30..f30 + 64].to_vec();
+        s.splice(f30 + 64..f30 + 64, dup);
+        let f20 = begin + 32 + 20 * 64 + 7;
+        s.drain(f20..f20 + 5);
+        let f10 = begin + 32 + 10 * 64 + 12;
+        let b = s[f10];
+        s.insert(f10, b);
+        let a = account(&s).expect("a stream");
+        assert_eq!(a.duplicated, 64, "{a:?}");
+        assert_eq!(a.lost, 5, "{a:?}");
+        assert_eq!(a.repeats.len(), 1, "{a:?}");
+        assert_eq!(a.repeats[0].stream_offset, 32 + 10 * 64 + 12);
+        assert_eq!(a.corrupt, 0);
+    }
+
+    #[test]
+    fn a_repeat_inside_the_begin_marker_or_a_run_of_equal_bytes_is_one_repeat() {
+        // Seed 0x10010200004: its marker holds runs of zeros.
+        let mut s = stream(0x100_1020_0004, 10);
+        s.extend_from_slice(b"\x0e\nclient: stream done\n\x0f");
+        let begin = find(&s, b"BEGIN ").unwrap_or(0);
+        s.insert(begin + 17, b'0');
+        let a = account(&s).expect("a stream");
+        assert!(a.clean(), "{a:?}");
+        assert_eq!(a.repeats.len(), 1);
+        assert_eq!(a.seed, 0x100_1020_0004);
+    }
+
+    #[test]
+    fn a_partial_chunk_resent_after_restarted_is_explicit() {
+        // Chunks of 16 frames; the second chunk came out 5 frames and 9
+        // bytes in, then the client was told `restarted` and resent it.
+        let mut out = b"noise\n".to_vec();
+        let mut buf = [0u8; 1024];
+        let mut sent = 0;
+        for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
+            if at == 16 && sent == 0 {
+                out.extend_from_slice(&c[..5 * 64 + 9]);
+                out.extend_from_slice(
+                    b"\x0e\nclient: write of frames from 16 interrupted by a cold restart (epoch 9); resending\n\x0f",
+                );
+                sent = 1;
+            }
+            out.extend_from_slice(c);
+            Ok(())
+        })
+        .unwrap_or(());
+        out.extend_from_slice(b"\x0e\nclient: stream done\n\x0f");
+        let a = account(&out).expect("a stream");
+        assert_eq!(
+            (a.resent, a.duplicated, a.lost),
+            (5 * 64 + 9, 0, 0),
+            "{a:?}"
+        );
+        // The same bytes without the client's word: duplicates.
+        let quiet: Vec<u8> = String::from_utf8_lossy(&out)
+            .replace("client: write of frames from 16 interrupted by a cold restart (epoch 9); resending", "")
+            .into_bytes();
+        let a = account(&quiet).expect("a stream");
+        assert_eq!((a.resent, a.duplicated), (0, 5 * 64 + 9), "{a:?}");
+    }
+
+    #[test]
+    fn an_abandoned_stream_is_accounted_up_to_where_the_client_gave_up() {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        let _ = for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
+            if at == 32 {
+                out.extend_from_slice(&c[..100]);
+                return Err(());
+            }
+            out.extend_from_slice(c);
+            Ok(())
+        });
+        out.extend_from_slice(
+            b"\x0e\nclient: write of frames from 32 failed: driver stopped (epoch 4); stream abandoned\n\x0f",
+        );
+        let a = account(&out).expect("a stream");
+        assert!(a.clean(), "{a:?}");
+        assert_eq!(a.resent, 100);
+        assert_eq!(a.ending, Some(Ending::Abandoned { at: 32 }));
+        // Frames the client had sent but that are missing are lost.
+        let cut = out.len() - 300;
+        let mut short = out[..cut - 200].to_vec();
+        short.extend_from_slice(&out[cut..]);
+        assert!(account(&short).expect("a stream").lost > 0);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! runs the UART model thread and holds the console.
 
 use crate::models::{self, UartKind};
-use crate::pd::{BASE_ENV, BOOT_ENV, FILE_ENV};
+use crate::pd::{BASE_ENV, BOOT_ENV, FILE_ENV, QUARANTINE_ENV};
 use crate::shm::{self, call, fault, op, run, Control};
 use crate::sys::{self, Exit};
 use crate::world::World;
@@ -48,6 +48,9 @@ pub struct LaunchConfig {
     pub env: Vec<(String, String)>,
     /// How long every PD gets to map its regions at launch.
     pub boot_timeout: Duration,
+    /// Another image for some PDs, by PD name (e.g. a copy of the image with
+    /// a code mutation, for one driver only).
+    pub images: Vec<(String, PathBuf)>,
 }
 
 impl LaunchConfig {
@@ -61,6 +64,7 @@ impl LaunchConfig {
             prefill: Vec::new(),
             env: Vec::new(),
             boot_timeout: Duration::from_secs(20),
+            images: Vec::new(),
         }
     }
 }
@@ -110,6 +114,7 @@ struct Kernel {
     file_name: String,
     base_dir: Option<PathBuf>,
     image: PathBuf,
+    images: Vec<(String, PathBuf)>,
     env: Vec<(String, String)>,
     ctl_map: sys::Mapping,
     ctl_fd: OwnedFd,
@@ -121,6 +126,10 @@ struct Kernel {
     procs: Mutex<Vec<Option<Proc>>>,
     wire: Mutex<VecDeque<u8>>,
     stop: AtomicBool,
+    /// Why the system stopped by itself (a supervisor is down).
+    failure: Mutex<Option<String>>,
+    /// PDs restarted into the "gone" server.
+    quarantined: Mutex<Vec<bool>>,
 }
 
 // SAFETY: Kernel's raw parts are shared-memory mappings accessed through
@@ -182,7 +191,12 @@ impl Kernel {
             self.kev.as_raw_fd(),
             self.world.board.name(),
         );
-        let mut cmd = std::process::Command::new(&self.image);
+        let image = self
+            .images
+            .iter()
+            .find(|(pd, _)| *pd == w.name)
+            .map_or(&self.image, |(_, p)| p);
+        let mut cmd = std::process::Command::new(image);
         cmd.arg0(format!("pd:{}", w.name))
             .env(BOOT_ENV, boot)
             .env(FILE_ENV, &self.file_name)
@@ -192,6 +206,16 @@ impl Kernel {
         }
         for (k, v) in &self.env {
             cmd.env(k, v);
+        }
+        let quarantined = self
+            .quarantined
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(i)
+            .copied()
+            .unwrap_or(false);
+        if quarantined {
+            cmd.env(QUARANTINE_ENV, "1");
         }
         let parent = sys::getpid();
         // SAFETY: the closure runs between fork and exec and only makes
@@ -329,6 +353,25 @@ impl Kernel {
                     self.kill(c, run::STOPPED);
                     0
                 }
+                (Some(c), op::QUARANTINE) => {
+                    if let Some(q) = self
+                        .quarantined
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .get_mut(c)
+                    {
+                        *q = true;
+                    }
+                    self.kill(c, run::RESTARTING);
+                    match self.spawn(c) {
+                        Ok(()) => 0,
+                        Err(e) => {
+                            self.log(&format!("cannot quarantine {}: {e}", self.name(c)));
+                            self.ctl().pds[c].run_state.store(run::DEAD, SeqCst);
+                            2
+                        }
+                    }
+                }
                 _ => 2,
             };
             b.op_result.store(result, SeqCst);
@@ -354,6 +397,7 @@ impl Kernel {
                     w.name
                 ));
                 self.kill(i, run::STOPPED);
+                self.if_supervisor_down(i, &format!("faulted: {f}"));
             }
         }
     }
@@ -422,10 +466,33 @@ impl Kernel {
                     pb.wake();
                 }
             }
-            None => self.log(&format!(
-                "PD {name} died ({f}) and has no parent to handle it; it stays stopped"
-            )),
+            None => {
+                self.log(&format!(
+                    "PD {name} died ({f}) and has no parent to handle it; it stays stopped"
+                ));
+                self.if_supervisor_down(i, &format!("died: {f}"));
+            }
         }
+    }
+
+    /// PD `i` is gone for good: if it supervised others, nothing may go on
+    /// unsupervised, so the system stops (Microkit's own fault handler would
+    /// only print a message and leave the children without a monitor).
+    fn if_supervisor_down(&self, i: usize, why: &str) {
+        let Some(w) = self.world.pds.get(i) else {
+            return;
+        };
+        if w.children.is_empty() {
+            return;
+        }
+        let msg = format!(
+            "supervisor {} is down ({why}): stopping the system, its children must not run unsupervised",
+            w.name
+        );
+        self.log(&msg);
+        *self.failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(msg);
+        self.stop.store(true, SeqCst);
+        self.ctl().shutdown.store(1, SeqCst);
     }
 
     fn run(&self, started: mpsc::Sender<Result<(), Error>>) {
@@ -544,6 +611,7 @@ impl Kernel {
 
     fn model_thread(&self, kind: UartKind) {
         let st = models::state(kind, self.ctl());
+        let mut active = Instant::now();
         while !self.stop.load(SeqCst) {
             let seq = st.model_seq.load(SeqCst);
             self.let_the_fifo_fill(kind);
@@ -552,6 +620,15 @@ impl Kernel {
                 models::step(kind, self.ctl(), &mut wire)
             };
             if !step.tx.is_empty() || step.rx_moved > 0 {
+                active = Instant::now();
+                continue;
+            }
+            if active.elapsed() < Duration::from_millis(2) {
+                // The line was busy a moment ago: nap instead of sleeping
+                // until woken, so that a driver writing byte after byte
+                // needs no system call to get its bytes sent (one that finds
+                // its FIFO full wakes us at once).
+                models::model_nap(st, seq, Duration::from_micros(50));
                 continue;
             }
             models::model_sleep(st, seq, Duration::from_millis(100));
@@ -706,6 +783,7 @@ impl System {
             file_name,
             base_dir,
             image: cfg.image.clone(),
+            images: cfg.images.clone(),
             env: cfg.env.clone(),
             ctl_map,
             ctl_fd,
@@ -717,6 +795,8 @@ impl System {
             procs: Mutex::new((0..n).map(|_| None).collect()),
             wire: Mutex::new(VecDeque::new()),
             stop: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            quarantined: Mutex::new(vec![false; n]),
         });
         let mut system = System {
             k: k.clone(),
@@ -902,6 +982,51 @@ impl System {
         })
     }
 
+    /// Why the system stopped by itself, if it did (a supervisor is down:
+    /// every PD has been killed).
+    pub fn failure(&self) -> Option<String> {
+        self.k
+            .failure
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Whether the kernel still runs the system.
+    pub fn running(&self) -> bool {
+        !self.k.stop.load(SeqCst)
+    }
+
+    /// Send signal `sig` to PD `name`'s process, from outside (fault
+    /// injection: SIGKILL kills it, SIGSTOP freezes it wherever it is).
+    /// Returns the process id signalled.
+    pub fn signal(&self, name: &str, sig: i32) -> Result<i32, Error> {
+        let i = self
+            .k
+            .world
+            .pds
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| Error::Config(format!("no PD named {name}")))?;
+        let pid = self
+            .k
+            .procs()
+            .get(i)
+            .and_then(|p| p.as_ref().map(|p| p.pid))
+            .ok_or_else(|| Error::Config(format!("PD {name} has no process now")))?;
+        // SAFETY: plain kill(2) on a process this kernel started and has not
+        // reaped (the procs lock was held when the pid was read; a PD process
+        // that died meanwhile is a zombie until reaped, so the pid is not
+        // reused).
+        if unsafe { libc::kill(pid, sig) } != 0 {
+            return Err(Error::Io {
+                what: format!("signal {sig} to PD {name}"),
+                source: std::io::Error::last_os_error(),
+            });
+        }
+        Ok(pid)
+    }
+
     /// Process ids of every running PD process.
     pub fn pids(&self) -> Vec<i32> {
         self.k
@@ -994,6 +1119,17 @@ impl RegionRef<'_> {
     pub fn read_u64(&self, offset: usize) -> u64 {
         let b = self.read(offset, 8);
         <[u8; 8]>::try_from(b.as_slice()).map_or(0, u64::from_le_bytes)
+    }
+
+    /// One aligned 64-bit store of `v` at `offset` (a stray word write, as a
+    /// driver's wild pointer would make); false if out of range or unaligned.
+    pub fn write_u64(&self, offset: usize, v: u64) -> bool {
+        if !offset.is_multiple_of(8) || offset.checked_add(8).is_none_or(|e| e > self.len()) {
+            return false;
+        }
+        // SAFETY: in range and aligned (checked; the mapping is page aligned).
+        unsafe { std::ptr::write_volatile(self.map.as_ptr().add(offset) as *mut u64, v) };
+        true
     }
 
     /// Write `bytes` at `offset`; false (nothing written) if out of range.

@@ -23,6 +23,9 @@ pub const BOOT_ENV: &str = "HOSTED_PD";
 pub const FILE_ENV: &str = "HOSTED_PD_FILE";
 /// Directory for relative `prefill_path`s.
 pub const BASE_ENV: &str = "HOSTED_PD_BASE";
+/// Set for a quarantined PD: it runs the runtime's "gone" server, none of
+/// its own code.
+pub const QUARANTINE_ENV: &str = "HOSTED_PD_QUARANTINE";
 
 /// Exit status of an image process that could not boot as a PD.
 pub const BOOT_FAILED_EXIT: i32 = 3;
@@ -261,7 +264,26 @@ fn boot_pd(boot: &str, images: &[PdImage]) -> Result<Never, String> {
     me.run_state.store(run::RUNNING, SeqCst);
     me.boot_status.store(shm::boot::OK, SeqCst);
     sys::eventfd_signal(rt.kernel);
-    entry(HostedPlatform { _private: () })
+    let platform = HostedPlatform { _private: () };
+    if std::env::var_os(QUARANTINE_ENV).is_some() {
+        // Whoever waits on us, and every later caller, hears "gone".
+        platform.reply_pending(None, &Message::new(pd_core::message::LABEL_GONE));
+        run_handler(platform, Gone)
+    }
+    entry(platform)
+}
+
+/// The quarantined PD's whole behaviour (runtime code, not the PD's).
+struct Gone;
+
+impl Handler for Gone {
+    fn notified(&mut self, _channels: ChannelSet) {}
+    fn protected(&mut self, _ch: Channel, _msg: &Message) -> Message {
+        Message::new(pd_core::message::LABEL_GONE)
+    }
+    fn fault(&mut self, _child: ChildId, _fault: &Fault) -> FaultAction {
+        FaultAction::Handled
+    }
 }
 
 /// The platform handed to PD code on the hosted runtime. Zero-sized, like
@@ -459,6 +481,7 @@ impl Platform for HostedPlatform {
             match op {
                 ChildOp::Restart => op::RESTART,
                 ChildOp::Stop => op::STOP,
+                ChildOp::Quarantine => op::QUARANTINE,
             },
             SeqCst,
         );

@@ -158,6 +158,8 @@ pub mod op {
     pub const RESTART: u32 = 1;
     /// Stop.
     pub const STOP: u32 = 2;
+    /// Restart into the minimal "gone" server.
+    pub const QUARANTINE: u32 = 3;
 }
 
 /// PD life-cycle (`run_state`).

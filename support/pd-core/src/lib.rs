@@ -147,6 +147,12 @@ pub enum ChildOp {
     Restart,
     /// Stop the child: it runs no more code until restarted.
     Stop,
+    /// The last resort, when even the child's stopped ("tombstone") mode
+    /// fails: start it again in a minimal server of the backend's, none of
+    /// the child's own code, that answers every call with
+    /// [`message::LABEL_GONE`] (its callers are never left blocked) and
+    /// does nothing else.
+    Quarantine,
 }
 
 /// Why a platform operation failed.

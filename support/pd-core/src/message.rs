@@ -16,6 +16,11 @@ pub const LABEL_UNSUPPORTED: u64 = 0xffff;
 /// re-issues the same call and never shows this reply to the PD.
 pub const LABEL_RETRY: u64 = 0xfffd;
 
+/// Label of every reply of a quarantined server ([`crate::ChildOp::Quarantine`]):
+/// it is gone for good, none of its code runs. A transport reply, below
+/// every protocol: the caller's channel layer hands it up unchecked.
+pub const LABEL_GONE: u64 = 0xfffc;
+
 /// A protected-call message or reply.
 #[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
 pub struct Message {

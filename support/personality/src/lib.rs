@@ -253,6 +253,9 @@ pub struct Env<P: Platform, S: Persistent> {
     epoch: u64,
     first_boot: bool,
     staging: &'static Staging,
+    /// A tombstone commits nothing: the least code between a stopped
+    /// driver and its callers' `stopped` answers.
+    read_only: bool,
 }
 
 impl<P: Platform, S: Persistent> Env<P, S> {
@@ -305,6 +308,9 @@ impl<P: Platform, S: Persistent> Env<P, S> {
     /// and notification; a driver commits where a mark cannot say enough,
     /// e.g. when it starts a new unit of work).
     pub fn commit(&mut self) {
+        if self.read_only {
+            return;
+        }
         self.staging.store(
             &mut self.work.head.observer_len,
             &mut self.work.head.observer,
@@ -312,11 +318,14 @@ impl<P: Platform, S: Persistent> Env<P, S> {
         if let CommitCheck::Contaminated(why) = self.region.commit(&mut self.work) {
             // The volatile copy is intact, and the commit has just replaced
             // what was overwritten: detected and repaired.
+            let now = self.platform.now_ns();
             pd_log!(
                 &self.platform,
-                "{}: persistent region contaminated ({}) since the last commit: rewritten from the working copy",
+                "{}: persistent region contaminated ({}) since the last commit: rewritten from the working copy (t={}.{:03} ms)",
                 self.platform.pd_name(),
-                why.name()
+                why.name(),
+                now / 1_000_000,
+                now / 1000 % 1000
             );
         }
     }
@@ -442,6 +451,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             epoch,
             first_boot,
             staging,
+            read_only: false,
         };
         env.region.set_busy(true);
         env.region.progress();
@@ -463,7 +473,9 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             },
             StartPath::Cold | StartPath::Fresh(_) => Self::cold(&mut env, slot.as_ref()),
             StartPath::Tombstone => {
-                Self::reformat(&mut env, slot.as_ref());
+                // The region is left as it is (the record's slot says who
+                // may be waiting); nothing is committed from here on.
+                env.read_only = true;
                 Mode::Tombstone
             }
         };
@@ -640,7 +652,7 @@ impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
     }
 
     fn reply_sent(&mut self) {
-        if core::mem::take(&mut self.sending_slot_reply) {
+        if core::mem::take(&mut self.sending_slot_reply) && !self.env.read_only {
             let s = &mut self.env.work.head.slot;
             let m = s.delivered_mark();
             s.deliver();

@@ -2,9 +2,13 @@
 //! stream must be exact and the monitor's log must show the expected faults.
 //!
 //! Usage: log-check <log> [--min-bytes N] [--min-faults N] [--max-faults N]
-//!                  [--kinds a,b,..] [--all-warm] [--no-stream]
+//!                  [--kinds a,b,..] [--all-warm] [--no-stream] [--account]
 //!                  [--expect TEXT]... [--decisions d1,d2,..]
 //!
+//! `--account` prints the byte accounting of the stream (lost, duplicated,
+//! resent after an explicit error, single-byte window repeats, corrupt, with
+//! where each was found) instead of requiring it exact, and fails if
+//! anything was lost, duplicated or corrupted;
 //! `--no-stream` skips the exactness check (for runs where a cold start
 //! makes the client resend, explicitly); `--expect` requires a diagnostic
 //! line containing TEXT; `--decisions` requires exactly these monitor
@@ -15,12 +19,16 @@ use system_tests::{check_run, percentile, Expect};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
+    const USAGE: &str = "usage: log-check <log> [--min-bytes N] [--min-faults N] [--max-faults N] [--kinds a,b] [--all-warm] [--no-stream] [--account] [--expect TEXT].. [--decisions d1,d2,..]";
     let Some(path) = args.next() else {
-        eprintln!(
-            "usage: log-check <log> [--min-bytes N] [--min-faults N] [--kinds a,b] [--all-warm]"
-        );
+        eprintln!("{USAGE}");
         return ExitCode::from(2);
     };
+    if path == "--help" || path == "-h" {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let mut account = false;
     let mut expect = Expect::default();
     let mut no_stream = false;
     let mut max_faults = usize::MAX;
@@ -45,6 +53,10 @@ fn main() -> ExitCode {
             }
             "--no-stream" => {
                 no_stream = true;
+                Ok(())
+            }
+            "--account" => {
+                account = true;
                 Ok(())
             }
             "--max-faults" => num("--max-faults").map(|n| max_faults = n),
@@ -91,6 +103,35 @@ fn main() -> ExitCode {
             eprintln!("log-check: FAILED: decisions {got:?}, expected {want:?}");
             return ExitCode::FAILURE;
         }
+    }
+    if account {
+        return match frames::check::account(&console) {
+            Ok(a) => {
+                println!(
+                    "log-check: account: frames {} ending {:?}: lost {} duplicated {} corrupt {} resent {} window-repeats {} matched {}",
+                    a.frames,
+                    a.ending,
+                    a.lost,
+                    a.duplicated,
+                    a.corrupt,
+                    a.resent,
+                    a.repeats.len(),
+                    a.matched
+                );
+                for (what, stream, console, n) in &a.anomalies {
+                    println!("log-check:   {what} {n} bytes at stream offset {stream} (console offset {console})");
+                }
+                if a.clean() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::FAILURE
+                }
+            }
+            Err(e) => {
+                eprintln!("log-check: FAILED: {e}");
+                ExitCode::FAILURE
+            }
+        };
     }
     if no_stream {
         println!(

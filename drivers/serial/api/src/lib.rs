@@ -181,6 +181,9 @@ pub enum SerialError {
     Invalid(InvalidReason),
     /// The protocol observer refused the request in the current state.
     ProtocolRefused,
+    /// The driver is gone for good: even its stopped mode failed, and its
+    /// monitor quarantined it (every call is answered with this).
+    Gone,
     /// A reply this API does not know.
     Unexpected {
         /// Its label.
@@ -196,6 +199,7 @@ impl SerialError {
             Self::Stopped { epoch } => Message::with_words(label::STOPPED, &[epoch]),
             Self::Invalid(r) => Message::with_words(label::INVALID, &[r as u64]),
             Self::ProtocolRefused => Some(Message::new(PROTOCOL_REFUSED)),
+            Self::Gone => Some(Message::new(pd_core::message::LABEL_GONE)),
             Self::Unexpected { label } => Some(Message::new(label)),
         };
         m.unwrap_or_default()
@@ -209,6 +213,7 @@ impl fmt::Display for SerialError {
             Self::Stopped { epoch } => write!(f, "driver stopped (epoch {epoch})"),
             Self::Invalid(r) => write!(f, "invalid request ({r:?})"),
             Self::ProtocolRefused => f.write_str("refused by the protocol observer"),
+            Self::Gone => f.write_str("driver gone (quarantined: even its stopped mode failed)"),
             Self::Unexpected { label } => write!(f, "unexpected reply label {label:#x}"),
         }
     }
@@ -240,6 +245,7 @@ pub fn decode_reply(m: &Message) -> Result<Reply, SerialError> {
             None => SerialError::Unexpected { label: m.label },
         }),
         (PROTOCOL_REFUSED, _) => Err(SerialError::ProtocolRefused),
+        (pd_core::message::LABEL_GONE, _) => Err(SerialError::Gone),
         (label, _) => Err(SerialError::Unexpected { label }),
     }
 }

@@ -117,6 +117,9 @@ pub struct SerialDriver<U> {
     tx_buf: Region,
     plan: Option<Plan>,
     persistent: Option<Region>,
+    /// A write finished since the last interrupt: its last bytes are still
+    /// draining from the UART's FIFO (an interrupt now is "while TX drains").
+    draining: bool,
 }
 
 impl<U> SerialDriver<U> {
@@ -133,6 +136,7 @@ impl<U> SerialDriver<U> {
             tx_buf,
             plan,
             persistent,
+            draining: false,
         })
     }
 }
@@ -212,7 +216,7 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
     fn notified(&mut self, env: &mut Env<P, SerialState>, channels: ChannelSet) {
         if channels.contains(UART_IRQ) {
             let status = self.uart.irq();
-            if status.tx {
+            if status.tx || core::mem::take(&mut self.draining) {
                 self.inject(env, Site::NotifyTx, None);
             }
             if status.rx {
@@ -303,7 +307,7 @@ impl<U: Uart> SerialDriver<U> {
             if pos >= len {
                 break;
             }
-            match self.inject(env, Site::Bytes, Some(total)) {
+            match self.inject(env, Site::Bytes, None) {
                 Some(Kind::IllegalReply) => return Err(WriteError::IllegalReply),
                 Some(Kind::Livelock) => loop {
                     // Busy and "progressing" forever: only the protocol's
@@ -338,6 +342,7 @@ impl<U: Uart> SerialDriver<U> {
         st.done_count = len as u64;
         st.cur_seq = 0;
         st.cur_pos = 0;
+        self.draining = true;
         Ok(len as u32)
     }
 

@@ -187,13 +187,10 @@ pub fn force_unlock(st: &UartState, tid: i32) {
 
 impl Drop for Locked<'_> {
     fn drop(&mut self) {
-        // Publish: from the store of `journal_len` on, the access has happened.
-        for (e, &(s, v)) in self.st.journal.iter().zip(&self.journal[..self.len]) {
-            e.store(encode(s, v), SeqCst);
-        }
-        self.st.journal_len.store(self.len as u32, SeqCst);
-        apply_journal(self.st);
-        let _ = self.st.lock.compare_exchange(self.me, 0, SeqCst, SeqCst);
+        // The interrupt first: early, it is at worst spurious (a driver
+        // killed before the access takes effect gets an interrupt it will
+        // find no cause for), and the access ends closer to its publication,
+        // which is what the driver's next store (its progress mark) follows.
         if let Some((pd, bit, edge)) = self.raise.take() {
             if let Some(pd) = self.ctl.pd(pd) {
                 if edge {
@@ -203,25 +200,60 @@ impl Drop for Locked<'_> {
                 }
             }
         }
-        if self.wake_model {
+        for (e, &(s, v)) in self.st.journal.iter().zip(&self.journal[..self.len]) {
+            e.store(encode(s, v), SeqCst);
+        }
+        // Publish: from this store on, the access has happened.
+        self.st.journal_len.store(self.len as u32, SeqCst);
+        apply_journal(self.st);
+        let _ = self.st.lock.compare_exchange(self.me, 0, SeqCst, SeqCst);
+        if self.stall {
+            // The driver is about to wait for the line: now.
             wake_model(self.st);
+        } else if self.wake_model {
+            // A system call only if the model thread is asleep (it naps
+            // while the line is busy).
+            nudge_model(self.st);
         }
     }
 }
 
-/// Wake the model thread of `st`.
+/// `model_waiting`: the model thread runs.
+const MODEL_RUNNING: u32 = 0;
+/// `model_waiting`: it naps (the line was busy a moment ago).
+const MODEL_NAPPING: u32 = 1;
+/// `model_waiting`: it sleeps until woken.
+const MODEL_SLEEPING: u32 = 2;
+
+/// Wake the model thread of `st` (from a nap too).
 pub fn wake_model(st: &UartState) {
     st.model_seq.fetch_add(1, SeqCst);
-    if st.model_waiting.load(SeqCst) != 0 {
+    if st.model_waiting.load(SeqCst) != MODEL_RUNNING {
+        futex_wake(&st.model_seq, 1);
+    }
+}
+
+/// Wake the model thread of `st` if it sleeps; a napping one sees the
+/// change within its nap, without a system call here.
+fn nudge_model(st: &UartState) {
+    st.model_seq.fetch_add(1, SeqCst);
+    if st.model_waiting.load(SeqCst) == MODEL_SLEEPING {
         futex_wake(&st.model_seq, 1);
     }
 }
 
 /// Sleep in the model thread until woken or `timeout`.
 pub fn model_sleep(st: &UartState, seq: u32, timeout: Duration) {
-    st.model_waiting.store(1, SeqCst);
+    st.model_waiting.store(MODEL_SLEEPING, SeqCst);
     futex_wait(&st.model_seq, seq, Some(timeout));
-    st.model_waiting.store(0, SeqCst);
+    st.model_waiting.store(MODEL_RUNNING, SeqCst);
+}
+
+/// Nap in the model thread for `d`, or until woken urgently.
+pub fn model_nap(st: &UartState, seq: u32, d: Duration) {
+    st.model_waiting.store(MODEL_NAPPING, SeqCst);
+    futex_wait(&st.model_seq, seq, Some(d));
+    st.model_waiting.store(MODEL_RUNNING, SeqCst);
 }
 
 impl Locked<'_> {
