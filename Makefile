@@ -220,12 +220,9 @@ $(SYSTEM): system.xml FORCE | sdk-check $(BUILD)
 
 regions: $(BUILD)/fault_plan.bin $(BUILD)/stream_config.bin
 $(BUILD)/fault_plan.bin: FORCE | $(BUILD)
-ifeq ($(PLAN),escalation)
-	$(SEL4_TOOLS) plan-escalation -o $@
-else
-	$(CARGO) run -q --release -p selfheal-hosted -- plan --frames $(FRAMES) --faults $(FAULTS) \
-		--seed $(FAULT_SEED) --kinds $(FAULT_KINDS) -o $@
-endif
+	$(CARGO) run -q --release -p selfheal-hosted -- plan --board $(MICROKIT_BOARD) \
+		--frames $(FRAMES) --faults $(FAULTS) --seed $(FAULT_SEED) --kinds $(FAULT_KINDS) \
+		$(if $(filter escalation,$(PLAN)),--escalation) -o $@
 $(BUILD)/stream_config.bin: FORCE | $(BUILD)
 	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) \
 		$(CONFIG_FLAGS) -o $@

@@ -7,7 +7,7 @@
 //! ```text
 //! selfheal-hosted demo  [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
 //! selfheal-hosted run   [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
-//! selfheal-hosted plan  [--frames N] [--faults N] [--seed S] [--kinds k,..] -o FILE
+//! selfheal-hosted plan  [--frames N] [--faults N] [--seed S] [--kinds k,..] [--escalation] -o FILE
 //! selfheal-hosted config --frames N [--seed S] -o FILE
 //! ```
 //!
@@ -76,6 +76,8 @@ struct Opts {
     out: Option<PathBuf>,
     timeout: Duration,
     flags: u32,
+    /// `plan --escalation`: the crash loop of the escalation tests.
+    escalation: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -89,6 +91,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         out: None,
         timeout: Duration::from_secs(120),
         flags: 0,
+        escalation: false,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -118,15 +121,55 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "-o" | "--out" => o.out = Some(PathBuf::from(val()?)),
             "--probe-wrong-state" => o.flags |= pd_client::FLAG_PROBE_WRONG_STATE,
+            "--escalation" => o.escalation = true,
             other => return Err(format!("unknown option {other}")),
         }
     }
     Ok(o)
 }
 
+/// Size of the `fault_plan` memory region in the system description.
+fn plan_region_size(o: &Opts) -> Result<usize, String> {
+    let sys = sdf::parse_file_for_boards(&o.system, &[o.board]).map_err(|e| e.to_string())?;
+    let view = sys.for_board(o.board);
+    view.memory_region("fault_plan")
+        .map(|m| m.size as usize)
+        .ok_or_else(|| format!("{}: no memory_region named fault_plan", o.system.display()))
+}
+
+/// The plan region's image for the seL4 build's prefill: the plan, padded
+/// to the whole region (the Microkit tool takes a prefill page by page).
+fn plan_image(o: &Opts) -> Result<Vec<u8>, String> {
+    let mut b = plan_bytes(o)?;
+    let size = plan_region_size(o)?;
+    if b.len() > size {
+        return Err(format!(
+            "the plan needs {} bytes; the fault_plan region has {size} ({} faults fit)",
+            b.len(),
+            fault_inject::capacity(size)
+        ));
+    }
+    b.resize(size, 0);
+    Ok(b)
+}
+
 /// The fault plan for a stream of `frames` frames: every fault asked for,
 /// or an error (never a plan silently cut short).
 fn plan_bytes(o: &Opts) -> Result<Vec<u8>, String> {
+    if o.escalation {
+        // Nine panics 300 bytes apart: the request in flight faults on every
+        // replay (a crash loop: 8 warm restarts, then a cold start); the
+        // cold start faults at its start (epoch 9), so the driver is
+        // stopped. As in the hosted escalation test.
+        let mut plan: Vec<Planned> = (1..=9)
+            .map(|i| Planned::new(Site::Bytes, i * 300, Kind::Panic))
+            .collect();
+        plan.push(Planned::new(Site::Start, 9, Kind::WildWrite));
+        let mut bytes = vec![0u8; fault_inject::bytes_for(plan.len())];
+        let len = fault_inject::encode(&plan, &mut bytes).map_err(|e| e.to_string())?;
+        bytes.truncate(len);
+        return Ok(bytes);
+    }
     let span = o.frames as u64 * 64;
     let mut entries = vec![Planned::new(Site::Bytes, 0, Kind::Panic); o.faults];
     let n = fault_inject::generate(o.seed, o.faults, span, &o.kinds, &mut entries);
@@ -187,7 +230,7 @@ fn cli(args: Vec<String>) -> Result<ExitCode, String> {
                 None => Ok(ExitCode::SUCCESS),
             }
         }
-        "plan" => write_out(&o, &plan_bytes(&o)?),
+        "plan" => write_out(&o, &plan_image(&o)?),
         "config" => write_out(&o, &config_bytes(&o)),
         other => Err(format!("unknown command {other:?}")),
     }

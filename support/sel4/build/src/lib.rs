@@ -247,9 +247,10 @@ pub fn generate(
         let path = dir.join(&image);
         println!("cargo:rerun-if-changed={}", path.display());
         let reset = reset_entry(&path, board)?;
+        let quarantine = quarantine_entry(&path)?;
         let _ = write!(
             children,
-            "::selfheal_sel4::ChildDesc {{ id: {id}, name: {:?}, reset: {reset:#x} }}, ",
+            "::selfheal_sel4::ChildDesc {{ id: {id}, name: {:?}, reset: {reset:#x}, quarantine: {quarantine:#x} }}, ",
             child.name
         );
     }
@@ -344,6 +345,19 @@ pub fn reset_entry(path: &Path, board: Board) -> Result<u64, String> {
     elf.symbol("_reset").ok_or_else(|| {
         format!(
             "{}: no _reset symbol (is sel4-reset linked into the PD?)",
+            path.display()
+        )
+    })
+}
+
+/// The address of the glue's quarantine entry in the child ELF at `path`.
+pub fn quarantine_entry(path: &Path) -> Result<u64, String> {
+    let data = std::fs::read(path).map_err(|e| format!("cannot read child ELF {}: {e}", path.display()))?;
+    let elf = Elf::new(&data)
+        .ok_or_else(|| format!("{}: not a 64-bit little-endian ELF", path.display()))?;
+    elf.symbol("selfheal_sel4_quarantine").ok_or_else(|| {
+        format!(
+            "{}: no selfheal_sel4_quarantine symbol (is the PD built on the selfheal-sel4 glue?)",
             path.display()
         )
     })

@@ -5,24 +5,34 @@
 //! what arrived: bit 63 a protected call (channel in the low bits), bit 62 a
 //! child's fault (child id in the low bits), otherwise notification bits.
 //!
-//! **The first operation is always `ReplyRecv`.** A PD restarted while a
-//! caller was blocked on it still holds that caller in its reply object (a
-//! restart rewrites registers only). A plain `Recv` on a reply object that
-//! still has a caller makes the kernel cancel the caller (it stays blocked
-//! forever, silently); `ReplyRecv` delivers the reply and then receives, in
-//! one system call. So whatever [`pd_core::Platform::reply_pending`] stored
-//! during `init` (the personality's replayed reply, or its `restarted` /
-//! `stopped` error) is sent by the first `ReplyRecv`; if nothing was stored,
-//! the first `ReplyRecv` carries [`pd_core::message::LABEL_UNSUPPORTED`]: a
-//! no-op when nobody waits (the usual case), and an explicit answer instead
-//! of a silent hang if somebody does.
+//! **A reply is sent, then the next message received: two kernel calls,
+//! with [`Handler::reply_sent`] between them.** A server that faults at any
+//! instant must be able to tell an answered request whose reply may not have
+//! gone out (its caller still waits: send it again) from one whose reply has
+//! (whoever the reply object names now is a *new* caller, never to be given
+//! the old reply). With `ReplyRecv`, the reply and the next receive happen in
+//! one kernel call, and nothing in between can record that the reply went
+//! out. (`Send` on the reply object is the reply, on an MCS kernel; on a
+//! reply object without a caller it does nothing.)
 //!
-//! Afterwards: the reply of `protected` goes out with the next `ReplyRecv`; a
+//! **The first operation is a `Send` on the reply object.** A PD restarted
+//! while a caller was blocked on it still holds that caller in its reply
+//! object (a restart rewrites registers only). A plain `Recv` on a reply
+//! object that still has a caller makes the kernel cancel the caller (it
+//! stays blocked forever, silently). So whatever
+//! [`pd_core::Platform::reply_pending`] stored during `init` (the
+//! personality's answer to the caller it may have left waiting) is sent
+//! first; if nothing was stored, the first `Send` carries
+//! [`pd_core::message::LABEL_UNSUPPORTED`]: a no-op when nobody waits (the
+//! usual case), and an explicit answer instead of a silent hang if somebody
+//! does.
+//!
+//! Afterwards: the reply of `protected` goes out with the next `Send`; a
 //! fault answered with [`FaultAction::Resume`] is replied to (the child runs
 //! the faulting instruction again), one answered with
 //! [`FaultAction::Handled`] is not (the handler restarted or stopped the
 //! child, which cancelled the fault IPC). A reply stored with `reply_pending`
-//! later, outside a protected call, goes out with the next `ReplyRecv` too.
+//! later, outside a protected call, goes out with the next `Send` too.
 //!
 //! Child faults are decoded with [`pd_core::Fault::decode`] from the raw label
 //! and message registers; rust-sel4's own decoder panics on labels it does not
@@ -47,9 +57,8 @@ unsafe impl Sync for Pending {}
 /// The reply `reply_pending` stored (in `.bss`: a restart clears it).
 static PENDING: Pending = Pending(UnsafeCell::new(None));
 
-/// Keep `msg` for the next `ReplyRecv`. The first one stored wins, as on the
-/// hosted runtime (where the first call delivers and later ones find no
-/// caller).
+/// Keep `msg` for the next `Send` on the reply object. The first one stored
+/// wins, as on the hosted runtime.
 pub(crate) fn store_pending_reply(msg: &Message) {
     // SAFETY: see `Pending`.
     let p = unsafe { &mut *PENDING.0.get() };
@@ -81,13 +90,11 @@ pub fn run<H: Handler>(p: Sel4Platform, mut handler: H) -> ! {
         if timer.is_none() {
             crate::console::flush();
         }
-        let (info, badge) = match reply.take() {
-            Some(m) => {
-                let info = put_msg(&m);
-                input.reply_recv(info, reply_cap)
-            }
-            None => input.recv(reply_cap),
-        };
+        if let Some(m) = reply.take() {
+            reply_cap.send(put_msg(&m));
+            handler.reply_sent();
+        }
+        let (info, badge) = input.recv(reply_cap);
         crate::trace::received();
         if crate::console::mostly_full() {
             crate::console::flush();
@@ -135,4 +142,21 @@ fn decode_fault(p: Sel4Platform, info: &sel4::MessageInfo) -> Fault {
     let mut mrs = [0u64; FAULT_MRS];
     sel4::with_ipc_buffer(|ib| mrs[..n].copy_from_slice(&ib.msg_regs()[..n]));
     Fault::decode(p.arch(), info.label(), &mrs[..n])
+}
+
+/// The whole of a quarantined PD (`ChildOp::Quarantine`): the monitor points
+/// the PD's thread here when even its stopped mode failed. None of the PD's
+/// own code runs, nor anything that needs its memory (no statics, no IPC
+/// buffer: an empty message travels in registers): whoever the reply object
+/// names, and every later caller, is answered `LABEL_GONE`; notifications
+/// are taken and ignored (interrupts are never acknowledged again).
+#[unsafe(no_mangle)]
+pub extern "C" fn selfheal_sel4_quarantine() -> ! {
+    loop {
+        let info = sel4::sys::seL4_MessageInfo::new(pd_core::message::LABEL_GONE, 0, 0, 0);
+        sel4::sys::seL4_SendWithMRsWithoutIPCBuffer(REPLY_CAP, info, None, None, None, None);
+        let _ = sel4::sys::seL4_RecvWithMRsWithoutIPCBuffer(
+            INPUT_CAP, None, None, None, None, REPLY_CAP,
+        );
+    }
 }

@@ -94,6 +94,8 @@ pub struct ChildDesc {
     pub name: &'static str,
     /// Address of the child's `_reset` entry (read from its final ELF at build time).
     pub reset: usize,
+    /// Address of the child's quarantine entry (`selfheal_sel4_quarantine`).
+    pub quarantine: usize,
 }
 
 /// The PD's table, generated from the system description at build time.
@@ -287,18 +289,39 @@ impl Platform for Sel4Platform {
         // touches the reply object the child holds for *its* caller; only the
         // child's own pending fault IPC to us is cancelled.
         tcb.tcb_suspend().map_err(|_| PlatformError::Refused)?;
-        if op == ChildOp::Stop {
-            return Ok(());
-        }
+        let (pc, sp) = match op {
+            ChildOp::Stop => return Ok(()),
+            ChildOp::Restart => (desc.reset, pd_stack_top()),
+            // On the Microkit stack; x86 functions expect the stack 8 bytes
+            // off 16 on entry (as if called).
+            ChildOp::Quarantine => (
+                desc.quarantine,
+                pd_stack_top() - if cfg!(target_arch = "x86_64") { 8 } else { 0 },
+            ),
+        };
         let mut ctx = sel4::UserContext::default();
-        *ctx.pc_mut() = desc.reset as sel4::Word;
-        *ctx.sp_mut() = pd_stack_top() as sel4::Word;
+        *ctx.pc_mut() = pc as sel4::Word;
+        *ctx.sp_mut() = sp as sel4::Word;
         // Count 2: pc and sp on both arches.
         let r = tcb
             .tcb_write_registers(true, 2, &mut ctx)
             .map_err(|_| PlatformError::Refused);
         trace::restart_issued(desc.id);
         r
+    }
+
+    fn child_ip(&self, child: ChildId) -> Option<u64> {
+        let tcb = Self::child_tcb(child)?;
+        // Count 1: the pc comes first in the register set on both arches.
+        let ctx = tcb.tcb_read_registers(false, 1).ok()?;
+        Some(*ctx.pc() as u64)
+    }
+}
+
+impl Sel4Platform {
+    fn child_tcb(child: ChildId) -> Option<sel4::cap::Tcb> {
+        let desc = config().children.iter().find(|c| c.id == child.0)?;
+        Some(sel4::Cap::from_bits(BASE_TCB_CAP + u64::from(desc.id)))
     }
 }
 
@@ -350,6 +373,10 @@ macro_rules! protection_domain {
         // Keep sel4-reset linked: it provides `_reset`, the restart entry.
         #[used]
         static __SELFHEAL_SEL4_RESET: fn() -> ! = $crate::_private::sel4_reset::reset;
+        // And the quarantine entry, which the parent jumps to by address.
+        #[used]
+        static __SELFHEAL_SEL4_QUARANTINE: extern "C" fn() -> ! =
+            $crate::event_loop::selfheal_sel4_quarantine;
     };
 }
 

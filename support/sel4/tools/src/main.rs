@@ -1,7 +1,6 @@
 //! Host tools for the Makefile's seL4 targets.
 //!
 //! ```text
-//! sel4-tools plan-escalation -o FILE     the crash-loop plan of the hosted escalation test
 //! sel4-tools check-escalation LOG        warm x8 -> cold -> stop, client told, nothing hangs
 //! sel4-tools bench CLEAN_LOG FAULTED_LOG restart phases and stream throughput (icount runs)
 //! sel4-tools observers ON OFF COST       throughput observers on/off, cost of one check
@@ -10,18 +9,22 @@
 //! Logs are QEMU serial captures: diagnostic lines are the SO (0x0e) .. SI
 //! (0x0f) spans.
 
-use fault_inject::{Kind, Site};
 use std::collections::BTreeMap;
 use std::process::ExitCode;
+
+const USAGE: &str = "usage: sel4-tools check-escalation LOG | bench CLEAN_LOG FAULTED_LOG | observers ON_LOG OFF_LOG COST_LOG";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let r = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
-        ["plan-escalation", "-o", out] => plan_escalation(out),
         ["check-escalation", log] => check_escalation(log),
         ["bench", clean, faulted] => bench(clean, faulted),
         ["observers", on, off, cost] => observers(on, off, cost),
-        _ => Err("usage: sel4-tools plan-escalation -o FILE | check-escalation LOG | bench CLEAN_LOG FAULTED_LOG | observers ON_LOG OFF_LOG COST_LOG".into()),
+        ["--help"] | ["-h"] => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,
@@ -30,21 +33,6 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Nine panics 300 bytes apart: the request in flight faults on every replay
-/// (a crash loop, 8 warm restarts, then a cold start); the cold start faults
-/// in `init` (start site, epoch 9), so the driver is stopped. As in the hosted
-/// test `escalation_goes_warm_then_cold_then_stop_and_clients_are_told`.
-fn plan_escalation(out: &str) -> Result<(), String> {
-    let mut plan: Vec<(Site, u64, Kind)> = (1..=9)
-        .map(|i| (Site::Bytes, i * 300, Kind::Panic))
-        .collect();
-    plan.push((Site::Start, 9, Kind::WildWrite));
-    let mut b = vec![0u8; fault_inject::PLAN_BYTES];
-    let n = fault_inject::encode_sites(&plan, &mut b);
-    b.truncate(n);
-    std::fs::write(out, b).map_err(|e| format!("{out}: {e}"))
 }
 
 fn diags(path: &str) -> Result<Vec<String>, String> {
