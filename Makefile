@@ -6,6 +6,7 @@
 #   make lint         rustfmt --check and clippy -D warnings
 #   make bench        benchmarks on the hosted runtime
 #   make verify       model-check the shipped protocols as bound in system.xml
+#   make campaign     the fault-anywhere campaign on the hosted runtime (both boards)
 #
 # seL4 under QEMU (needs the Microkit SDK, see README.md, section "seL4"):
 #   make              PD ELFs + sel4-reset + system file + region images + loader image
@@ -18,6 +19,7 @@
 #   make bench-qemu-observers   what the protocol observers cost on seL4 (-icount):
 #                               one check in guest instructions, stream on/off
 #   make lint-sel4    clippy -D warnings on support/sel4 for the board and config
+#   make campaign-qemu          the fault-anywhere campaign on seL4 under QEMU
 #
 # Microkit conventions: MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG.
 
@@ -99,7 +101,7 @@ ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
 .PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 \
-	demo test lint bench verify sdk-check clean help FORCE
+	campaign campaign-qemu demo test lint bench verify sdk-check clean help FORCE
 
 all: image
 
@@ -125,6 +127,20 @@ bench:
 
 verify:
 	$(CARGO) run -q -p tingu --bin tingu -- verify system.xml
+
+# The fault-anywhere campaign (docs/recovery.md): CAMPAIGN_FAULTS runtime
+# faults over both boards, then CAMPAIGN_MUTATIONS code mutations; tables and
+# the two final lines on stdout and in the report. Fails unless lost=0,
+# duplicated=0, hung=0, monitor_down=0, detected=manifested, and the
+# mutations hung=0, monitor_down=0.
+CAMPAIGN_FAULTS ?= 10000
+CAMPAIGN_MUTATIONS ?= 200
+CAMPAIGN_SEED ?= 1
+CAMPAIGN = $(CARGO) run -q --release -p system-tests --bin campaign --
+campaign:
+	$(CARGO) build -q --release -p selfheal-hosted
+	$(CAMPAIGN) --faults $(CAMPAIGN_FAULTS) --mutations $(CAMPAIGN_MUTATIONS) --seed $(CAMPAIGN_SEED) \
+		--keep-failed target/campaign-failed --report target/campaign.md
 
 # ---------------------------------------------------------------------------
 # seL4: prerequisites.
@@ -298,6 +314,19 @@ test-qemu-protocol: sdk-check
 	$(LOG_CHECK) $(call PROTO_BUILD,timeout)/test-qemu.log --no-stream --decisions 'cold(timeout)' \
 		--expect 'protocol-timeout deadline-in=' --expect 'interrupted by a cold restart' \
 		--expect 'client: stream done'
+
+# The fault-anywhere campaign on seL4 under QEMU, for MICROKIT_BOARD: one
+# image with the serial driver's window site (serial/fault-window); every
+# trial prefills its own plan and stream (the Microkit tool again), boots,
+# and is checked from the captured console.
+CAMPAIGN_QEMU_FAULTS ?= 560
+CAMPAIGN_QEMU_MUTATIONS ?= 40
+CAMPAIGN_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-campaign
+campaign-qemu: sdk-check
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-campaign FAULTS=0 PD_FEATURES=serial/fault-window
+	$(CAMPAIGN) --qemu $(CAMPAIGN_BUILD) --config $(MICROKIT_CONFIG) --board $(MICROKIT_BOARD) \
+		--faults $(CAMPAIGN_QEMU_FAULTS) --mutations $(CAMPAIGN_QEMU_MUTATIONS) --seed $(CAMPAIGN_SEED) \
+		--keep-failed $(CAMPAIGN_BUILD)/failed --report $(CAMPAIGN_BUILD)/campaign.md
 
 # Restart phases and throughput under -icount shift=0 (deterministic: virtual
 # time is instruction count). Two runs of the same PD images, built with the

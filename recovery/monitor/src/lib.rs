@@ -50,6 +50,8 @@ pub use recovery_policy::Policy;
 pub const MAX_CHILDREN: usize = 16;
 /// Most call ledgers (client channels) per child.
 pub const MAX_LEDGERS: usize = 4;
+/// Most fault-plan entries whose firing the monitor reports.
+const REPORTED_BITS: usize = 2048;
 
 /// A child's configuration, generated from the system description.
 #[derive(Debug)]
@@ -114,8 +116,9 @@ struct Child {
     heartbeat_at: u64,
     /// Since when the child has been busy without a break.
     busy_since: Option<u64>,
-    /// The ledger call (issued number) a protocol timeout was acted on.
-    timed_out_call: Option<u64>,
+    /// The ledger call (issued number) a protocol timeout was acted on, and
+    /// when.
+    timed_out_call: Option<(u64, u64)>,
     restarts: u64,
     /// Epoch whose completed start has been logged.
     logged_epoch: Option<u64>,
@@ -151,6 +154,10 @@ pub struct Monitor<P: Platform> {
     plan: Option<fault_inject::Plan>,
     /// When the next monitor-lane injection is due (ns), if any.
     inject_at: Option<u64>,
+    /// Plan entries before this one have been reported fired.
+    reported: usize,
+    /// Which entries have been reported.
+    reported_bits: [u64; REPORTED_BITS / 64],
     stats: Stats,
 }
 
@@ -184,6 +191,8 @@ impl<P: Platform> Monitor<P> {
             tick_ns: if tick_ns == u64::MAX { 0 } else { tick_ns },
             plan,
             inject_at: None,
+            reported: 0,
+            reported_bits: [0; REPORTED_BITS / 64],
             stats: Stats::default(),
         };
         m.schedule_injection(now);
@@ -326,6 +335,7 @@ impl<P: Platform> Monitor<P> {
         // A restart that completed but whose `ready` we have not processed yet
         // (the new fault overtook the notification): log it first.
         self.ready(idx);
+        self.report_injections();
         let arch = self.p.arch();
         let injected = self.plan.and_then(|p| p.last_fired());
         let Some(c) = self.children[idx].as_mut() else {
@@ -513,6 +523,10 @@ impl<P: Platform> Monitor<P> {
         }
         if c.phase == Phase::Restarting {
             c.phase = Phase::Running;
+            // A timed-out call's grace runs from here: the start answered it.
+            if let Some((_, at)) = c.timed_out_call.as_mut() {
+                *at = (*at).max(now);
+            }
         }
         self.stats.completed += 1;
         let t = c.timing;
@@ -560,8 +574,28 @@ impl<P: Platform> Monitor<P> {
             // `hang_ns` early, so that the error reply of the restart is still
             // on time for the caller's observer too. Once per call.
             let hang = c.cfg.policy.hang_ns;
+            if let (Some((_, call)), Some((acted, at))) = (ledger_deadline, c.timed_out_call) {
+                // A call whose timeout was acted on is answered by the restart
+                // (an error reply). Still outstanding well after the restart
+                // completed: the restarted child does not answer either. Its
+                // heartbeat proves nothing (interrupts move it).
+                if call == acted
+                    && c.phase == Phase::Running
+                    && now.saturating_sub(at) >= hang.saturating_mul(2)
+                {
+                    c.timed_out_call = Some((call, now));
+                    self.stats.hangs += 1;
+                    let fault = Fault::Hang {
+                        stalled_ms: now.saturating_sub(at) / 1_000_000,
+                    };
+                    self.stop_then_handle(idx, fault, now);
+                    continue;
+                }
+            }
             let timeout = match ledger_deadline {
-                Some((d, call)) if c.timed_out_call != Some(call) => Some((d, Some(call))),
+                Some((d, call)) if c.timed_out_call.map(|(t, _)| t) != Some(call) => {
+                    Some((d, Some(call)))
+                }
                 _ => None,
             }
             .into_iter()
@@ -569,8 +603,8 @@ impl<P: Platform> Monitor<P> {
             .min_by_key(|(d, _)| *d);
             if let Some((deadline, call)) = timeout.filter(|_| c.phase != Phase::Stopped) {
                 if now.saturating_add(hang) >= deadline {
-                    if call.is_some() {
-                        c.timed_out_call = call;
+                    if let Some(call) = call {
+                        c.timed_out_call = Some((call, now));
                     }
                     let fault = Fault::ProtocolTimeout {
                         left_ms: deadline.saturating_sub(now) / 1_000_000,
@@ -595,6 +629,7 @@ impl<P: Platform> Monitor<P> {
             }
         }
         self.inject(now);
+        self.report_injections();
         self.arm_tick(now);
     }
 
@@ -608,6 +643,35 @@ impl<P: Platform> Monitor<P> {
             return;
         }
         self.handle(idx, fault, now);
+    }
+
+    /// Log every plan entry that fired since the last look (the fault
+    /// campaign's record of what was injected, and when).
+    fn report_injections(&mut self) {
+        let Some(plan) = self.plan else { return };
+        let n = plan.len().min(REPORTED_BITS);
+        let mut first = None;
+        for i in self.reported..n {
+            let bit = (self.reported_bits[i / 64] >> (i % 64)) & 1 != 0;
+            if bit {
+                continue;
+            }
+            let Some(e) = plan.entry(i).filter(|e| e.fired == 1) else {
+                first.get_or_insert(i);
+                continue;
+            };
+            self.reported_bits[i / 64] |= 1 << (i % 64);
+            pd_log!(
+                &self.p,
+                "monitor: injected #{} {} at {} (t={}.{:03} ms)",
+                i + 1,
+                InjectKind::from_raw(e.kind).map_or("?", InjectKind::name),
+                fault_inject::Site::from_raw(e.site).map_or("?", fault_inject::Site::name),
+                e.t_fired / 1_000_000,
+                e.t_fired / 1000 % 1000
+            );
+        }
+        self.reported = first.unwrap_or(n);
     }
 
     /// When the next monitor-lane injection is due, from `now`.

@@ -332,6 +332,49 @@ fn a_child_that_forges_progress_is_caught_by_its_callers_deadline() {
 }
 
 #[test]
+fn a_call_its_timeout_restart_did_not_answer_keeps_being_acted_on() {
+    let mut s = setup();
+    // A call past its deadline; the driver forges progress all along (an
+    // interrupt storm moves its heartbeat) and never answers, not even after
+    // the restart the timeout caused.
+    s.ledger.begin(2000 * MS, 2100 * MS);
+    let r = s.drv.region(PERSISTENT_SETVAR).expect("region");
+    let hb = core::mem::offset_of!(persist::Header, heartbeat);
+    let mut beat = 0u64;
+    let mut t = 2000 * MS;
+    let mut step = |s: &mut Sys, t: u64| {
+        beat += 1;
+        // SAFETY: inside the region.
+        unsafe { (r.as_mut_ptr().add(hb) as *mut u64).write(beat) };
+        s.mon.set_now(t);
+        s.m.notified(ChannelSet::EMPTY.with(TIMER));
+    };
+    let mut seen = 0;
+    for _ in 0..40 {
+        step(&mut s, t);
+        t += 5 * MS;
+        let ops = s.mon.record(|r| r.child_ops.clone());
+        if ops.len() > seen {
+            seen = ops.len();
+            if ops.last() == Some(&(ChildId(0), ChildOp::Restart)) {
+                restart_completes(&mut s);
+            }
+        }
+    }
+    let log = console(&s.mon);
+    assert!(log.contains("[protocol] protocol-timeout"), "{log}");
+    assert!(
+        log.contains("[hang] hang"),
+        "the unanswered call again: {log}"
+    );
+    // Acted on again and again (never two restarts within one grace of
+    // 2 x hang = 40 ms), until the policy stops the child.
+    let d = decisions(&log);
+    assert!(d.len() >= 2 && d.len() <= 5, "{d:?}\n{log}");
+    assert!(log.contains("stopped for good"), "{log}");
+}
+
+#[test]
 fn an_idle_or_progressing_child_is_not_a_hang() {
     let mut s = setup();
     ticks(&mut s, 2000 * MS, 20);

@@ -527,6 +527,27 @@ impl Plan {
         None
     }
 
+    /// The entry at `index`, if the plan has one.
+    pub fn entry(&self, index: usize) -> Option<Entry> {
+        let h = self.header()?;
+        if index >= (h.count as usize).min(capacity(self.size)) {
+            return None;
+        }
+        // SAFETY: `entry_ptr` checks bounds and alignment.
+        Some(unsafe { ptr::read_volatile(self.entry_ptr(index)?) })
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.header()
+            .map_or(0, |h| (h.count as usize).min(capacity(self.size)))
+    }
+
+    /// Whether the plan has no entries (or is not a plan).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Entries fired so far, both lanes.
     pub fn fired_count(&self) -> u32 {
         let Some(h) = self.header() else { return 0 };

@@ -17,28 +17,76 @@ pub struct Split {
 }
 
 /// Cut the diagnostic spans out of a captured console.
+///
+/// Spans can nest: on seL4 a PD prints a line one character at a time, and a
+/// higher-priority PD that preempts it mid-line prints its own line inside
+/// the first (SO ... SO ... SI ... SI). Each span is its own diagnostic text;
+/// only bytes outside every span are data.
+///
+/// A PD stopped mid-line never closes its span; its next incarnation's lines
+/// begin with the same `<pd>:` prefix, and a PD cannot preempt itself: an
+/// open span of the same PD below a new one is therefore dead, and is cut
+/// there (emitted as it is).
 pub fn split(console: &[u8]) -> Split {
+    struct Open {
+        text: Vec<u8>,
+        /// The `<pd>` of its `<pd>: ` prefix, once seen.
+        name: Option<Vec<u8>>,
+    }
     let mut s = Split::default();
-    let mut i = 0;
-    while i < console.len() {
-        if console[i] == 0x0e {
-            let end = console[i..]
-                .iter()
-                .position(|&b| b == 0x0f)
-                .map_or(console.len(), |p| i + p);
-            let text = String::from_utf8_lossy(&console[i + 1..end]);
-            for line in text.lines() {
-                let line = line.trim();
-                if !line.is_empty() {
-                    s.diags.push(line.to_string());
+    let mut open: Vec<Open> = Vec::new();
+    let emit = |s: &mut Split, text: &[u8]| {
+        for line in String::from_utf8_lossy(text).lines() {
+            let line = line.trim();
+            if !line.is_empty() {
+                s.diags.push(line.to_string());
+            }
+        }
+    };
+    for (i, &b) in console.iter().enumerate() {
+        match b {
+            0x0e => open.push(Open {
+                text: Vec::new(),
+                name: None,
+            }),
+            0x0f => {
+                if let Some(o) = open.pop() {
+                    emit(&mut s, &o.text);
                 }
             }
-            i = end + 1;
-        } else {
-            s.data.push(console[i]);
-            s.offsets.push(i);
-            i += 1;
+            _ => match open.last_mut() {
+                Some(top) => {
+                    top.text.push(b);
+                    if top.name.is_none() && b == b':' {
+                        let name = top.text[..top.text.len() - 1].to_vec();
+                        let is_name = !name.is_empty()
+                            && name
+                                .iter()
+                                .all(|c| c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-');
+                        top.name = Some(if is_name { name } else { Vec::new() });
+                        let n = open.len();
+                        let me = open[n - 1].name.clone().unwrap_or_default();
+                        if !me.is_empty() {
+                            if let Some(k) = open[..n - 1]
+                                .iter()
+                                .position(|o| o.name.as_deref() == Some(me.as_slice()))
+                            {
+                                let dead = open.remove(k);
+                                emit(&mut s, &dead.text);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    s.data.push(b);
+                    s.offsets.push(i);
+                }
+            },
         }
+    }
+    // Spans the console ends inside.
+    while let Some(o) = open.pop() {
+        emit(&mut s, &o.text);
     }
     s
 }
@@ -450,6 +498,51 @@ mod tests {
             }
         );
         assert_eq!(split(&s).diags, ["monitor: serial fault #1 [panic] ..."]);
+    }
+
+    #[test]
+    fn a_line_preempted_by_another_pds_line_is_two_lines_and_no_data() {
+        let mut s = stream(5, 4);
+        let at = s.len() - 40;
+        let nested =
+            b"\x0eserial: panic: panicked at sup\x0emonitor: injected #1 panic\n\x0fport/x.rs:1\n\x0f";
+        s.splice(at..at, nested.iter().copied());
+        assert!(verify(&s).is_ok());
+        let d = split(&s).diags;
+        assert!(
+            d.contains(&"monitor: injected #1 panic".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"serial: panic: panicked at support/x.rs:1".to_string())
+                || d.iter()
+                    .any(|l| l.starts_with("serial: panic: panicked at sup")),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_line_cut_by_its_pds_restart_does_not_swallow_the_stream() {
+        let mut s = stream(5, 4);
+        let at = s.len() - 100;
+        let cut = b"\x0eserial: start epoch 3: init-st\x0emonitor: serial -> warm restart, epoch 4\n\x0f\x0eserial: start epoch 4: init-static 0x5eedcafe\n\x0f";
+        s.splice(at..at, cut.iter().copied());
+        assert!(verify(&s).is_ok(), "{:?}", verify(&s));
+        let d = split(&s).diags;
+        assert!(
+            d.iter().any(|l| l == "serial: start epoch 3: init-st"),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|l| l == "serial: start epoch 4: init-static 0x5eedcafe"),
+            "{d:?}"
+        );
+        assert!(
+            d.iter()
+                .any(|l| l == "monitor: serial -> warm restart, epoch 4"),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -8,7 +8,8 @@
 #                                                   TIMEOUT seconds; status 124 on timeout
 # Environment: MICROKIT_SDK (x86: the kernel ELF), QEMU_ICOUNT=1 (deterministic
 # instruction counting: -icount shift=0,align=off,sleep=off, 1 instruction = 1 ns
-# of virtual time), QEMU_EXTRA (more options).
+# of virtual time), QEMU_EXTRA (more options), QEMU_RX_FILE (with LOG: bytes
+# fed to the serial port's receiver, as fast as the UART takes them).
 set -u
 board=${1:?board} config=${2:?config} image=${3:?image}
 log=${4:-} timeout=${5:-300} until=${6:-}
@@ -42,7 +43,8 @@ if [ -z "$log" ]; then
 fi
 
 : > "$log"
-"${cmd[@]}" -display none -monitor none -chardev "file,id=con,path=$log,mux=on" "${console[@]}" < /dev/null &
+input=${QEMU_RX_FILE:+,input-path=$QEMU_RX_FILE}
+"${cmd[@]}" -display none -monitor none -chardev "file,id=con,path=$log$input,mux=on" "${console[@]}" < /dev/null &
 qemu=$!
 start=$SECONDS
 status=124

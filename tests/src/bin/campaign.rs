@@ -1,7 +1,7 @@
 //! The fault-anywhere campaign on the hosted runtime.
 //!
 //! ```text
-//! campaign [--faults N] [--mutations M] [--seed S] [--board B|both]
+//! campaign [--faults N] [--mutations M] [--first-mutation K] [--seed S] [--board B|both]
 //!          [--classes c,..] [--report FILE] [--keep-failed DIR]
 //! ```
 //!
@@ -75,8 +75,13 @@ const DRIVER_CRATES: [&str; 7] = [
 ];
 
 struct Args {
+    /// `--qemu DIR`: run on seL4 under QEMU, from the campaign image built
+    /// in DIR (`make campaign-qemu` does it).
+    qemu: Option<Qemu>,
     faults: u64,
     mutations: u64,
+    /// The index of the first mutation (to rerun one: `--first-mutation K --mutations 1`).
+    first_mutation: u64,
     seed: u64,
     boards: Vec<Board>,
     classes: Vec<&'static str>,
@@ -84,12 +89,24 @@ struct Args {
     keep_failed: Option<PathBuf>,
 }
 
-const USAGE: &str = "usage: campaign [--faults N] [--mutations M] [--seed S] [--board qemu_virt_aarch64|x86_64_generic|both] [--classes c,..] [--report FILE] [--keep-failed DIR]";
+const USAGE: &str = "usage: campaign [--faults N] [--mutations M] [--first-mutation K] [--seed S] [--board qemu_virt_aarch64|x86_64_generic|both] [--classes c,..] [--report FILE] [--keep-failed DIR] [--qemu BUILD_DIR --config debug|release]";
+
+/// Running on seL4 under QEMU: the campaign image's build directory (PD
+/// ELFs, the rendered system file), the SDK, the config.
+#[derive(Clone, Debug)]
+struct Qemu {
+    build: PathBuf,
+    sdk: PathBuf,
+    config: String,
+    plan_region: usize,
+}
 
 fn parse() -> Result<Option<Args>, String> {
     let mut a = Args {
+        qemu: None,
         faults: 10_000,
         mutations: 100,
+        first_mutation: 0,
         seed: 1,
         boards: Board::ALL.to_vec(),
         classes: CLASSES.to_vec(),
@@ -107,6 +124,11 @@ fn parse() -> Result<Option<Args>, String> {
             "--faults" => a.faults = val()?.parse().map_err(|e| format!("--faults: {e}"))?,
             "--mutations" => {
                 a.mutations = val()?.parse().map_err(|e| format!("--mutations: {e}"))?
+            }
+            "--first-mutation" => {
+                a.first_mutation = val()?
+                    .parse()
+                    .map_err(|e| format!("--first-mutation: {e}"))?
             }
             "--seed" => a.seed = val()?.parse().map_err(|e| format!("--seed: {e}"))?,
             "--board" => {
@@ -129,9 +151,40 @@ fn parse() -> Result<Option<Args>, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--report" => a.report = Some(PathBuf::from(val()?)),
+            "--qemu" => {
+                let build = PathBuf::from(val()?);
+                let sdk = std::env::var_os("MICROKIT_SDK")
+                    .map(PathBuf::from)
+                    .ok_or("--qemu needs MICROKIT_SDK")?;
+                a.qemu = Some(Qemu {
+                    build,
+                    sdk,
+                    config: "debug".into(),
+                    plan_region: 0,
+                });
+            }
+            "--config" => {
+                let v = val()?;
+                match a.qemu.as_mut() {
+                    Some(q) => q.config = v,
+                    None => return Err("--config goes after --qemu".into()),
+                }
+            }
             "--keep-failed" => a.keep_failed = Some(PathBuf::from(val()?)),
             other => return Err(format!("unknown option {other}\n{USAGE}")),
         }
+    }
+    if let Some(q) = a.qemu.as_mut() {
+        if a.boards.len() != 1 {
+            return Err("--qemu runs one board: give --board".into());
+        }
+        let sys = sdf::parse_file_for_boards(&common::repo().join("system.xml"), &a.boards)
+            .map_err(|e| e.to_string())?;
+        q.plan_region = sys
+            .for_board(a.boards[0])
+            .memory_region("fault_plan")
+            .map(|m| m.size as usize)
+            .ok_or("system.xml has no fault_plan region")?;
     }
     Ok(Some(a))
 }
@@ -187,7 +240,36 @@ fn positions(rng: &mut Rng, n: usize, frames: u32, min_gap: u64) -> Vec<u64> {
     v
 }
 
-fn generate(class: &'static str, board: Board, seed: u64) -> Trial {
+/// Monitor-lane entries for what the hosted harness does from outside: the
+/// monitor suspends the driver at the instant (an asynchronous stop) or
+/// writes into its region while it runs. Delays in microseconds, the first
+/// after the boot and the client's start.
+fn as_monitor_lane(actions: &[(u64, Action)], rng: &mut Rng) -> Vec<Planned> {
+    let mut out = Vec::new();
+    let mut first = true;
+    for (delay_ms, a) in actions {
+        let delay_us = if first {
+            first = false;
+            400_000 + rng.below(200_000)
+        } else {
+            delay_ms * 1000 + rng.below(1000)
+        };
+        let (kind, arg) = match a {
+            Action::Kill | Action::Freeze { .. } => (Kind::Suspend, 0),
+            // Child id 0 in the top byte; the rest seeds the place and value.
+            Action::Scribble { value, .. } => (Kind::Scribble, value & ((1 << 56) - 1)),
+        };
+        out.push(Planned {
+            site: Site::Monitor,
+            at: delay_us,
+            kind,
+            arg,
+        });
+    }
+    out
+}
+
+fn generate(class: &'static str, board: Board, seed: u64, qemu: bool) -> Trial {
     let mut rng = Rng::new(seed);
     let mut t = Trial {
         board,
@@ -208,14 +290,12 @@ fn generate(class: &'static str, board: Board, seed: u64) -> Trial {
             t.rx_every_ms = Some(3);
             let mut at_bytes = 0u64;
             let mut replay_pending = false;
-            for _ in 0..12 {
-                let mut sites = vec![
-                    Site::Protected,
-                    Site::Recover,
-                    Site::NotifyRx,
-                    Site::NotifyTx,
-                    Site::Bytes,
-                ];
+            for k in 0..12 {
+                let mut sites = vec![Site::Protected, Site::NotifyRx, Site::NotifyTx, Site::Bytes];
+                if k > 0 {
+                    // Every earlier entry was a crash: a start follows.
+                    sites.push(Site::Recover);
+                }
                 if replay_pending {
                     sites.push(Site::Replay);
                     sites.push(Site::Replay);
@@ -364,6 +444,18 @@ fn generate(class: &'static str, board: Board, seed: u64) -> Trial {
             }
         }
         _ => {}
+    }
+    if qemu {
+        // No harness from outside the guest: the monitor does it, at the
+        // instants the plan's own lane gives. The byte stream is longer (the
+        // guest runs in real time, a boot costs seconds).
+        let lane = as_monitor_lane(&t.actions, &mut rng);
+        t.plan.extend(lane);
+        t.actions.clear();
+        if class != "storm" {
+            t.frames = (t.frames * 16).max(4096);
+        }
+        t.timeout += Duration::from_secs(60);
     }
     t
 }
@@ -533,11 +625,158 @@ fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
     })
 }
 
+/// The fired plan entries the monitor reported (`monitor: injected #i kind
+/// at site (t=.. ms)`), the faults of a run whose plan region stays in the
+/// guest.
+fn injected_from_log(diags: &[String]) -> Vec<Injected> {
+    let mut out = Vec::new();
+    for d in diags {
+        let Some(rest) = d.strip_prefix("monitor: injected #") else {
+            continue;
+        };
+        let mut w = rest.split_whitespace();
+        let (_, kind, _, site) = (w.next(), w.next(), w.next(), w.next());
+        let t = rest
+            .rsplit_once("(t=")
+            .and_then(|(_, t)| t.strip_suffix(" ms)"))
+            .and_then(|t| {
+                let (ms, us) = t.split_once('.')?;
+                Some(ms.parse::<u64>().ok()? * 1_000_000 + us.parse::<u64>().ok()? * 1000)
+            });
+        if let (Some(kind), Some(site), Some(t_ns)) = (kind, site, t) {
+            out.push(Injected {
+                t_ns,
+                kind: kind.into(),
+                site: site.into(),
+            });
+        }
+    }
+    out.sort_by_key(|i| i.t_ns);
+    out
+}
+
+/// One trial on seL4 under QEMU: the plan and stream prefilled into a fresh
+/// image of the campaign build (the Microkit tool again, the PD ELFs as
+/// built, or a mutated copy of the driver's), booted until the client ends
+/// its stream or the time is up.
+fn run_qemu(q: &Qemu, t: &Trial, mutant: Option<&[u8]>, tag: &str) -> Result<Ran, String> {
+    let started = Instant::now();
+    let dir = q.build.join("trials").join(tag);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut plan = plan_bytes(&t.plan);
+    if plan.len() > q.plan_region {
+        return Err(format!(
+            "the plan needs {} bytes, the region has {}",
+            plan.len(),
+            q.plan_region
+        ));
+    }
+    plan.resize(q.plan_region, 0);
+    std::fs::write(dir.join("fault_plan.bin"), &plan).map_err(|e| e.to_string())?;
+    let listing: String = t
+        .plan
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            format!(
+                "#{} {} at {} {} arg {:#x}\n",
+                i + 1,
+                p.kind.name(),
+                p.site.name(),
+                p.at,
+                p.arg
+            )
+        })
+        .collect();
+    std::fs::write(dir.join("plan.txt"), listing).map_err(|e| e.to_string())?;
+    let config = pd_client::StreamConfig {
+        frames: t.frames,
+        seed: t.seed,
+        chunk: t.chunk,
+        ..pd_client::StreamConfig::DEFAULT
+    };
+    std::fs::write(dir.join("stream_config.bin"), config.as_bytes()).map_err(|e| e.to_string())?;
+    for f in ["monitor.elf", "serial.elf", "client.elf", "selfheal.system"] {
+        let from = q.build.join(f);
+        let to = dir.join(f);
+        match (f, mutant) {
+            ("serial.elf", Some(m)) => std::fs::write(&to, m),
+            _ => std::fs::copy(&from, &to).map(|_| ()),
+        }
+        .map_err(|e| format!("{}: {e}", from.display()))?;
+    }
+    let board = t.board.name();
+    let image = dir.join("loader.img");
+    let out = std::process::Command::new(q.sdk.join("bin/microkit"))
+        .arg(dir.join("selfheal.system"))
+        .args(["--search-path"])
+        .arg(&dir)
+        .args(["--board", board, "--config", &q.config, "-o"])
+        .arg(&image)
+        .arg("-r")
+        .arg(dir.join("report.txt"))
+        .output()
+        .map_err(|e| format!("microkit: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "microkit: {}",
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .last()
+                .unwrap_or("")
+        ));
+    }
+    // Serial input all along the run: interrupts on the receive path.
+    let rx = dir.join("rx.txt");
+    std::fs::write(&rx, vec![b'r'; 512 * 1024]).map_err(|e| e.to_string())?;
+    let log = dir.join("console.log");
+    let secs = t.timeout.as_secs().to_string();
+    let status = std::process::Command::new(common::repo().join("support/sel4/scripts/qemu.sh"))
+        .args([board, &q.config])
+        .arg(&image)
+        .arg(&log)
+        .arg(&secs)
+        .arg("client: (stream done|.*stream abandoned)|MON\\|ERROR")
+        .env("MICROKIT_SDK", &q.sdk)
+        .env("QEMU_RX_FILE", &rx)
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_err(|e| format!("qemu.sh: {e}"))?;
+    let _ = status;
+    let console = std::fs::read(&log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let diags = system_tests::split(&console).diags;
+    let injected = injected_from_log(&diags);
+    let planned = t.plan.len();
+    let account = frames::check::account(&console).ok();
+    let text = String::from_utf8_lossy(&console);
+    let monitor_down = text.contains("MON|ERROR") && text.contains("recovery_monitor");
+    let hung = !finished(&diags) && !monitor_down;
+    let _ = std::fs::remove_file(&image);
+    Ok(Ran {
+        injected,
+        end: TrialEnd {
+            account,
+            hung,
+            monitor_down,
+            not_reached: planned.saturating_sub(
+                diags
+                    .iter()
+                    .filter(|d| d.starts_with("monitor: injected #"))
+                    .count(),
+            ),
+        },
+        console,
+        elapsed: started.elapsed(),
+    })
+}
+
 fn keep(dir: &Option<PathBuf>, name: &str, console: &[u8], why: &str) {
     if let Some(d) = dir {
         let _ = std::fs::create_dir_all(d);
         let p = d.join(format!("{name}.log"));
         let _ = std::fs::write(&p, console);
+        let _ = std::fs::write(d.join(format!("{name}.why")), why);
         eprintln!("campaign: {name}: {why}; console kept in {}", p.display());
     }
 }
@@ -571,8 +810,12 @@ fn main() -> ExitCode {
                     ^ n
                     ^ ((board as u64) << 40);
                 n += 1;
-                let trial = generate(class, board, seed);
-                let ran = match run(&trial, Vec::new()) {
+                let trial = generate(class, board, seed, a.qemu.is_some());
+                let ran = match &a.qemu {
+                    Some(q) => run_qemu(q, &trial, None, &format!("{class}-{n}")),
+                    None => run(&trial, Vec::new()),
+                };
+                let ran = match ran {
                     Ok(r) => r,
                     Err(e) => {
                         eprintln!("campaign: {class} trial {seed:#x} on {board}: {e}");
@@ -620,8 +863,13 @@ fn main() -> ExitCode {
         }
         rows.insert("(all)".into(), sum.clone());
         runtime_all.merge(&sum);
+        let backend = if a.qemu.is_some() {
+            "seL4 under QEMU"
+        } else {
+            "hosted"
+        };
         report.push_str(&table(
-            &format!("### Runtime faults, {board} (hosted)"),
+            &format!("### Runtime faults, {board} ({backend})"),
             &rows,
         ));
         report.push('\n');
@@ -629,16 +877,22 @@ fn main() -> ExitCode {
         // Code mutations.
         let mut mrows: BTreeMap<String, MutationTotals> = BTreeMap::new();
         let per_board_m = a.mutations.div_ceil(a.boards.len() as u64);
-        let image = match std::fs::read(common::image()) {
+        // The driver's binary: the hosted image (which only the driver's
+        // process will run mutated), or the driver's seL4 ELF.
+        let driver_binary = match &a.qemu {
+            Some(q) => q.build.join("serial.elf"),
+            None => common::image(),
+        };
+        let image = match std::fs::read(&driver_binary) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("campaign: the image: {e}");
+                eprintln!("campaign: {}: {e}", driver_binary.display());
                 return ExitCode::FAILURE;
             }
         };
         let dir = std::env::temp_dir().join(format!("selfheal-mutants-{}", std::process::id()));
         let _ = std::fs::create_dir_all(&dir);
-        for k in 0..per_board_m {
+        for k in a.first_mutation..a.first_mutation + per_board_m {
             let class =
                 system_tests::mutate::CLASSES[k as usize % system_tests::mutate::CLASSES.len()];
             let seed = a.seed ^ 0x6d75_7461 ^ (k << 8) ^ ((board as u64) << 40);
@@ -662,22 +916,25 @@ fn main() -> ExitCode {
             let trial = Trial {
                 board,
                 seed,
-                frames: 128,
+                frames: if a.qemu.is_some() { 256 } else { 128 },
                 chunk: 0,
                 plan: Vec::new(),
                 actions: Vec::new(),
                 rx_every_ms: Some(5),
-                timeout: Duration::from_secs(40),
+                timeout: Duration::from_secs(if a.qemu.is_some() { 60 } else { 40 }),
             };
-            let ran = match run(&trial, vec![("serial".into(), path.clone())]) {
+            let ran = match &a.qemu {
+                Some(q) => run_qemu(q, &trial, Some(&copy), &format!("mutant-{k}")),
+                None => run(&trial, vec![("serial".into(), path.clone())]),
+            };
+            let _ = std::fs::remove_file(&path);
+            let ran = match ran {
                 Ok(r) => r,
                 Err(e) => {
                     eprintln!("campaign: mutation {k}: {e}");
-                    let _ = std::fs::remove_file(&path);
                     continue;
                 }
             };
-            let _ = std::fs::remove_file(&path);
             let diags = system_tests::split(&ran.console).diags;
             let det = detections(&diags, "serial");
             let stopped = diags
@@ -702,7 +959,7 @@ fn main() -> ExitCode {
         mrows.insert("(all)".into(), msum.clone());
         mutations_all.merge(&msum);
         report.push_str(&mutation_table(
-            &format!("### Code mutations in the serial driver, {board} (hosted)"),
+            &format!("### Code mutations in the serial driver, {board} ({backend})"),
             &mrows,
         ));
         report.push('\n');

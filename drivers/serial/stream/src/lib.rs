@@ -153,6 +153,7 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         // Sessions held before a restart are gone; their owners must hear it.
         env.state().session_lost = u64::from(!env.first_boot());
         driver.uart.init();
+        driver.take_rx(env);
         Ok(driver)
     }
 
@@ -178,6 +179,10 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         driver.inject(env, Site::Start, Some(env.epoch()));
         driver.inject(env, Site::Recover, None);
         driver.uart.resume();
+        // The previous incarnation may have died in the IRQ path after it
+        // acknowledged the interrupt and before it emptied the receive FIFO:
+        // a full FIFO takes no more bytes and raises no more interrupts.
+        driver.take_rx(env);
         Ok(driver)
     }
 
@@ -220,13 +225,8 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
                 self.inject(env, Site::NotifyTx, None);
             }
             if status.rx {
-                loop {
-                    self.inject(env, Site::NotifyRx, None);
-                    let Some(b) = self.uart.get() else { break };
-                    let st = env.state();
-                    st.rx[(st.total_rx % RX_RING as u64) as usize] = b;
-                    st.total_rx += 1;
-                }
+                self.inject(env, Site::NotifyRx, None);
+                self.take_rx(env);
             }
             env.platform().irq_ack(UART_IRQ);
         }
@@ -344,6 +344,15 @@ impl<U: Uart> SerialDriver<U> {
         st.cur_pos = 0;
         self.draining = true;
         Ok(len as u32)
+    }
+
+    /// Move every byte the UART has received into the persistent ring.
+    fn take_rx<P: Platform>(&self, env: &mut Env<P, SerialState>) {
+        while let Some(b) = self.uart.get() {
+            let st = env.state();
+            st.rx[(st.total_rx % RX_RING as u64) as usize] = b;
+            st.total_rx += 1;
+        }
     }
 
     /// Fire the plan's next fault at `site` if due (`counter` for the sites

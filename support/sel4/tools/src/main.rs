@@ -37,26 +37,7 @@ fn main() -> ExitCode {
 
 fn diags(path: &str) -> Result<Vec<String>, String> {
     let console = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < console.len() {
-        if console[i] == 0x0e {
-            let end = console[i..]
-                .iter()
-                .position(|&b| b == 0x0f)
-                .map_or(console.len(), |p| i + p);
-            for line in String::from_utf8_lossy(&console[i + 1..end]).lines() {
-                let line = line.trim();
-                if !line.is_empty() {
-                    out.push(line.to_string());
-                }
-            }
-            i = end + 1;
-        } else {
-            i += 1;
-        }
-    }
-    Ok(out)
+    Ok(frames::check::split(&console).diags)
 }
 
 fn check_escalation(log: &str) -> Result<(), String> {
