@@ -277,9 +277,11 @@ impl Plan {
         Some((Kind::from_raw(e.kind as u32)?, e.t_fired))
     }
 
-    /// Entries fired so far.
+    /// Entries fired so far (never more than a plan holds, whatever the
+    /// header claims).
     pub fn fired_count(&self) -> u32 {
-        self.header().map_or(0, |h| h.next.min(h.count))
+        self.header()
+            .map_or(0, |h| h.next.min(h.count).min(MAX_ENTRIES as u32))
     }
 }
 
@@ -411,6 +413,26 @@ mod tests {
         // SAFETY: as above; claims only 20 bytes.
         let plan = unsafe { Plan::new(b.0.as_mut_ptr(), 20) };
         assert_eq!(plan.due(Site::Bytes, 5, 0), None);
+    }
+
+    #[test]
+    fn a_corrupt_header_never_claims_more_than_a_plan_holds() {
+        // Found by fuzz/fuzz_targets/fault_plan.rs: `next` and `count` far
+        // past MAX_ENTRIES were reported as that many faults fired.
+        let mut b = Buf([0; PLAN_BYTES]);
+        let h = PlanHeader {
+            magic: PLAN_MAGIC,
+            count: u32::MAX,
+            next: 0x00ff_fff8,
+            _pad: 0,
+        };
+        b.0[..16].copy_from_slice(h.as_bytes());
+        // SAFETY: the buffer outlives the plan.
+        let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
+        assert_eq!(plan.fired_count(), MAX_ENTRIES as u32);
+        assert_eq!(plan.due(Site::Bytes, u64::MAX, 0), None);
+        assert_eq!(plan.last_fired(), None);
+        assert_eq!(decode(&b.0).count(), MAX_ENTRIES);
     }
 
     #[test]
