@@ -6,6 +6,7 @@
 #   make lint         rustfmt --check and clippy -D warnings
 #   make bench        benchmarks on the hosted runtime
 #   make verify       model-check the shipped protocols as bound in system.xml
+#   make fuzz         every fuzz target for FUZZ_RUNS runs (make fuzz-smoke: short; fuzz/fuzz.mk)
 #
 # seL4 under QEMU (needs the Microkit SDK, see README.md, section "seL4"):
 #   make              PD ELFs + sel4-reset + system file + region images + loader image
@@ -342,3 +343,5 @@ clean:
 	rm -rf build
 
 FORCE:
+
+include fuzz/fuzz.mk

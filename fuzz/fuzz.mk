@@ -1,0 +1,59 @@
+# Fuzzing: cargo-fuzz (libFuzzer) targets in fuzz/fuzz_targets, one per
+# decoder of bytes another PD or a file controls (fuzz/README.md). Included
+# by the root Makefile.
+#
+#   make fuzz          every target for FUZZ_RUNS executions, one after the
+#                      other; fails on the first crash (the input is left in
+#                      fuzz/artifacts/<target>/)
+#   make fuzz-smoke    every target for FUZZ_SMOKE_RUNS executions (CI)
+#   make fuzz-build    build the targets only
+#
+# Needs a nightly toolchain (FUZZ_TOOLCHAIN) and cargo-fuzz:
+#   rustup toolchain install nightly --profile minimal
+#   cargo install cargo-fuzz --locked
+# The corpora grow in fuzz/corpus/<target>/ (not committed); they start from
+# fuzz/seeds/<target>/ and from the repository's own system descriptions and
+# Tingu specifications, copied in by fuzz-corpus. One libFuzzer job, one
+# worker: the machine is shared.
+
+FUZZ_TARGETS ?= fault_decode serial_messages observers persist_region sdf_parse \
+	tingu_compile fault_plan stream_config
+FUZZ_RUNS ?= 10000000
+FUZZ_SMOKE_RUNS ?= 20000
+FUZZ_TOOLCHAIN ?= nightly
+# Extra libFuzzer options, e.g. FUZZ_FLAGS=-max_total_time=600.
+FUZZ_FLAGS ?=
+# Release build with debug assertions (overflow checks included).
+FUZZ_CARGO = cd $(ROOT)/fuzz && $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus
+
+fuzz-build:
+	$(FUZZ_CARGO) build --debug-assertions
+
+# Seed the corpora with what the repository holds (missing ones are fine).
+fuzz-corpus:
+	@for t in $(FUZZ_TARGETS); do mkdir -p fuzz/corpus/$$t; done
+	@cp system.xml tests/systems/*.xml support/sdf/tests/data/*.xml fuzz/corpus/sdf_parse/
+	@find . -name '*.tingu' -not -path './target/*' -not -path './build/*' -not -path './fuzz/*' \
+		| while read -r f; do cp "$$f" "fuzz/corpus/tingu_compile/$$(echo "$${f#./}" | tr / _)"; done
+
+# $(1): executions per target.
+define fuzz_all
+	@set -e; cd $(ROOT)/fuzz; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz: $$t: $(1) executions"; \
+		start=$$(date +%s); \
+		$(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run --debug-assertions $$t corpus/$$t seeds/$$t -- \
+			-runs=$(1) -jobs=1 -workers=1 -print_final_stats=1 $(FUZZ_FLAGS) > logs/$$t.log 2>&1 \
+			|| { tail -n 60 logs/$$t.log; echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t/, log in fuzz/logs/$$t.log)"; exit 1; }; \
+		echo "fuzz: $$t: ok in $$(( $$(date +%s) - start ))s: $$(grep -E '^#[0-9]+[[:space:]]+DONE' logs/$$t.log | tail -n 1)"; \
+	done
+endef
+
+fuzz: fuzz-build fuzz-corpus
+	@mkdir -p fuzz/logs
+	$(call fuzz_all,$(FUZZ_RUNS))
+
+fuzz-smoke: fuzz-build fuzz-corpus
+	@mkdir -p fuzz/logs
+	$(call fuzz_all,$(FUZZ_SMOKE_RUNS))
