@@ -40,14 +40,16 @@ fuzz-corpus:
 
 # $(1): executions per target.
 define fuzz_all
-	@set -e; cd $(ROOT)/fuzz; for t in $(FUZZ_TARGETS); do \
+	@set -e; cd $(ROOT)/fuzz; n=0; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz: $$t: $(1) executions"; \
 		start=$$(date +%s); \
 		$(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run --debug-assertions $$t corpus/$$t seeds/$$t -- \
 			-runs=$(1) -jobs=1 -workers=1 -print_final_stats=1 $(FUZZ_FLAGS) > logs/$$t.log 2>&1 \
 			|| { tail -n 60 logs/$$t.log; echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t/, log in fuzz/logs/$$t.log)"; exit 1; }; \
 		echo "fuzz: $$t: ok in $$(( $$(date +%s) - start ))s: $$(grep -E '^#[0-9]+[[:space:]]+DONE' logs/$$t.log | tail -n 1)"; \
-	done
+		n=$$((n + 1)); \
+	done; \
+	echo "fuzz: $$n passed, 0 failed"
 endef
 
 fuzz: fuzz-build fuzz-corpus

@@ -68,9 +68,16 @@ fn saved<O: Observer>(o: &O) -> Option<Vec<u64>> {
     Some(out[..n].to_vec())
 }
 
+/// Operations per input: enough to walk every protocol through its states
+/// and back; longer programs only slow the fuzzer down.
+const MAX_OPS: usize = 96;
+
 fn drive<O: Observer>(o: &mut O, chans: &[Channel], r: &mut Reader) {
     let mut now: u64 = 0;
-    while !r.is_empty() {
+    for _ in 0..MAX_OPS {
+        if r.is_empty() {
+            break;
+        }
         let op = r.u8();
         match op % 16 {
             0..=9 => {
