@@ -74,6 +74,9 @@ const MAX_OPS: usize = 96;
 
 fn drive<O: Observer>(o: &mut O, chans: &[Channel], r: &mut Reader) {
     let mut now: u64 = 0;
+    // Reports are written once, at the end (formatting the event ring is
+    // what a check costs least and a report most).
+    let mut report: Option<usize> = None;
     for _ in 0..MAX_OPS {
         if r.is_empty() {
             break;
@@ -139,10 +142,7 @@ fn drive<O: Observer>(o: &mut O, chans: &[Channel], r: &mut Reader) {
             }
             13 => o.restart(now),
             14 => {
-                let mut full = Sink::new(usize::MAX);
-                let _ = o.report(&mut full);
-                let mut short = Sink::new(usize::from(r.u8()) * 8);
-                let _ = o.report(&mut short);
+                report = Some(usize::from(r.u8()) * 8);
                 let _ = o.deadline();
             }
             _ => {
@@ -155,6 +155,13 @@ fn drive<O: Observer>(o: &mut O, chans: &[Channel], r: &mut Reader) {
                 };
             }
         }
+    }
+    if let Some(cap) = report {
+        let mut full = Sink::new(usize::MAX);
+        let _ = o.report(&mut full);
+        // Into a buffer too short for it (a region's report area).
+        let mut short = Sink::new(cap.min(full.text.len().saturating_sub(1)));
+        let _ = o.report(&mut short);
     }
 }
 
