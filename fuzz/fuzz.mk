@@ -8,9 +8,10 @@
 #   make fuzz-smoke    every target for FUZZ_SMOKE_RUNS executions (CI)
 #   make fuzz-build    build the targets only
 #
-# Needs a nightly toolchain (FUZZ_TOOLCHAIN) and cargo-fuzz:
-#   rustup toolchain install nightly --profile minimal
-#   cargo install cargo-fuzz --locked
+# Needs cargo-fuzz (cargo install cargo-fuzz --locked) and nightly features:
+# the `nightly` toolchain if rustup has one (FUZZ_TOOLCHAIN), else the
+# default toolchain with RUSTC_BOOTSTRAP=1 (a machine whose one toolchain is
+# stable, as CI's may be).
 # The corpora grow in fuzz/corpus/<target>/ (not committed); they start from
 # fuzz/seeds/<target>/ and from the repository's own system descriptions and
 # Tingu specifications, copied in by fuzz-corpus. One libFuzzer job, one
@@ -20,7 +21,7 @@ FUZZ_TARGETS ?= fault_decode serial_messages observers persist_region sdf_parse 
 	tingu_compile fault_plan stream_config
 FUZZ_RUNS ?= 10000000
 FUZZ_SMOKE_RUNS ?= 20000
-FUZZ_TOOLCHAIN ?= nightly
+FUZZ_TOOLCHAIN ?= $(shell rustup run nightly rustc --version > /dev/null 2>&1 && echo nightly)
 # Extra libFuzzer options, e.g. FUZZ_FLAGS=-max_total_time=600.
 FUZZ_FLAGS ?=
 # AddressSanitizer by default (the region, plan and channel code reads raw
@@ -30,7 +31,8 @@ FUZZ_FLAGS ?=
 FUZZ_SANITIZER ?= address
 # Release build with debug assertions (overflow checks included).
 FUZZ_BUILD_FLAGS = --debug-assertions --sanitizer $(FUZZ_SANITIZER)
-FUZZ_CARGO = cd $(ROOT)/fuzz && $(CARGO) +$(FUZZ_TOOLCHAIN) fuzz
+FUZZ_CARGO_FUZZ = $(if $(FUZZ_TOOLCHAIN),$(CARGO) +$(FUZZ_TOOLCHAIN),RUSTC_BOOTSTRAP=1 $(CARGO)) fuzz
+FUZZ_CARGO = cd $(ROOT)/fuzz && $(FUZZ_CARGO_FUZZ)
 
 .PHONY: fuzz fuzz-smoke fuzz-build fuzz-corpus
 
@@ -49,7 +51,7 @@ define fuzz_all
 	@set -e; cd $(ROOT)/fuzz; n=0; for t in $(FUZZ_TARGETS); do \
 		echo "fuzz: $$t: $(1) executions"; \
 		start=$$(date +%s); \
-		$(CARGO) +$(FUZZ_TOOLCHAIN) fuzz run $(FUZZ_BUILD_FLAGS) $$t corpus/$$t seeds/$$t -- \
+		$(FUZZ_CARGO_FUZZ) run $(FUZZ_BUILD_FLAGS) $$t corpus/$$t seeds/$$t -- \
 			-runs=$(1) -jobs=1 -workers=1 -print_final_stats=1 $(FUZZ_FLAGS) > logs/$$t.log 2>&1 \
 			|| { tail -n 60 logs/$$t.log; echo "fuzz: $$t FAILED (input in fuzz/artifacts/$$t/, log in fuzz/logs/$$t.log)"; exit 1; }; \
 		echo "fuzz: $$t: ok in $$(( $$(date +%s) - start ))s: $$(grep -E '^#[0-9]+[[:space:]]+DONE' logs/$$t.log | tail -n 1)"; \
