@@ -7,6 +7,7 @@
 #   make bench        benchmarks on the hosted runtime
 #   make verify       model-check the shipped protocols as bound in system.xml
 #   make campaign     the fault-anywhere campaign on the hosted runtime (both boards)
+#   make fuzz         every fuzz target for FUZZ_RUNS runs (make fuzz-smoke: short; fuzz/fuzz.mk)
 #
 # seL4 under QEMU (needs the Microkit SDK, see README.md, section "seL4"):
 #   make              PD ELFs + sel4-reset + system file + region images + loader image
@@ -20,6 +21,7 @@
 #                               one check in guest instructions, stream on/off
 #   make lint-sel4    clippy -D warnings on support/sel4 for the board and config
 #   make campaign-qemu          the fault-anywhere campaign on seL4 under QEMU
+#   make test-qemu-monitor-down the monitor itself crashes: the console says so
 #
 # Microkit conventions: MICROKIT_SDK, MICROKIT_BOARD, MICROKIT_CONFIG.
 
@@ -48,9 +50,11 @@ SEL4_RESET_CLI ?= $(shell command -v sel4-reset-cli 2> /dev/null)
 RUST_SEL4_GIT ?= https://github.com/seL4/rust-sel4
 RUST_SEL4_TAG ?= v5.0.0
 
-# Fault plan: random (FAULTS faults of FAULT_KINDS over the stream, FAULT_SEED)
-# or escalation (the crash loop of the hosted escalation test).
+# Fault plan: random (FAULTS faults of FAULT_KINDS over the stream, FAULT_SEED),
+# escalation (the crash loop of the hosted escalation test) or monitor-crash
+# (the monitor panics MONITOR_CRASH_MS after its start).
 PLAN ?= random
+MONITOR_CRASH_MS ?= 1500
 
 # Host test suite: shell commands separated by ';' (the first failure stops
 # it). Add one with `TEST_CMDS += ; <command>` below. After the tests, every
@@ -58,11 +62,16 @@ PLAN ?= random
 # restarts and cross-checked with spin (state counts and times printed; any
 # violation or disagreement fails).
 # Without spin (and without REQUIRE_SPIN) the cross-check is left out and
-# the command says so.
+# the command says so. Last, a small seeded fault-anywhere campaign (about a
+# minute; `make campaign` is the full one).
 VERIFY_SPIN = $(if $(or $(REQUIRE_SPIN),$(shell command -v spin 2> /dev/null)),--spin)
+TEST_CAMPAIGN_FAULTS ?= 1000
+TEST_CAMPAIGN_MUTATIONS ?= 16
 TEST_CMDS ?= cargo test --workspace ; \
 	$(if $(VERIFY_SPIN),,echo 'verify: spin not installed: cross-check skipped' ;) \
-	cargo run -q --release -p tingu --bin tingu -- verify $(VERIFY_SPIN) system.xml
+	cargo run -q --release -p tingu --bin tingu -- verify $(VERIFY_SPIN) system.xml ; \
+	$(CAMPAIGN) --faults $(TEST_CAMPAIGN_FAULTS) --mutations $(TEST_CAMPAIGN_MUTATIONS) \
+		--seed $(CAMPAIGN_SEED) --keep-failed target/campaign-failed --report target/campaign-test.md
 
 CARGO ?= cargo
 ROOT := $(abspath .)
@@ -101,7 +110,7 @@ ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
 .PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 \
-	campaign campaign-qemu demo test lint bench verify sdk-check clean help FORCE
+	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean help FORCE
 
 all: image
 
@@ -238,7 +247,8 @@ regions: $(BUILD)/fault_plan.bin $(BUILD)/stream_config.bin
 $(BUILD)/fault_plan.bin: FORCE | $(BUILD)
 	$(CARGO) run -q --release -p selfheal-hosted -- plan --board $(MICROKIT_BOARD) \
 		--frames $(FRAMES) --faults $(FAULTS) --seed $(FAULT_SEED) --kinds $(FAULT_KINDS) \
-		$(if $(filter escalation,$(PLAN)),--escalation) -o $@
+		$(if $(filter escalation,$(PLAN)),--escalation) \
+		$(if $(filter monitor-crash,$(PLAN)),--monitor-crash $(MONITOR_CRASH_MS)) -o $@
 $(BUILD)/stream_config.bin: FORCE | $(BUILD)
 	$(CARGO) run -q --release -p selfheal-hosted -- config --frames $(FRAMES) --seed $(FAULT_SEED) \
 		$(CONFIG_FLAGS) -o $@
@@ -281,6 +291,20 @@ test-qemu-escalation: sdk-check
 	$(QEMU_SH) $(ESC_BUILD)/loader.img $(ESC_BUILD)/test-qemu.log $(QEMU_TIMEOUT) \
 		'the monitor reports the serial driver stopped' || true
 	$(SEL4_TOOLS) check-escalation $(ESC_BUILD)/test-qemu.log
+
+# The monitor's own failure (docs/recovery.md): the monitor panics 1.5 s into
+# a long stream; Microkit's monitor reports the faulting PD (debug kernels
+# only: it prints through the kernel), the client, whose calls go on, that the
+# monitor's heartbeat stopped.
+MDOWN_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-monitor-down
+test-qemu-monitor-down: sdk-check
+	$(MAKE) --no-print-directory image BUILD_SUFFIX=-monitor-down PLAN=monitor-crash FRAMES=65536
+	$(QEMU_SH) $(MDOWN_BUILD)/loader.img $(MDOWN_BUILD)/test-qemu.log $(QEMU_TIMEOUT) \
+		'client: the recovery monitor is down' || true
+	$(LOG_CHECK) $(MDOWN_BUILD)/test-qemu.log --no-stream \
+		--expect 'monitor: injected panic into the monitor itself' \
+		$(if $(filter debug,$(MICROKIT_CONFIG)),--expect-console 'MON|ERROR: faulting PD: recovery_monitor') \
+		--expect 'client: the recovery monitor is down'
 
 # Protocol observers on seL4 (issue 3), three images:
 #  reply:   the driver answers writes out of order at random points; its own
@@ -368,3 +392,5 @@ clean:
 	rm -rf build
 
 FORCE:
+
+include fuzz/fuzz.mk

@@ -14,6 +14,7 @@ use std::fmt;
 pub mod campaign;
 pub mod launch;
 pub mod mutate;
+pub mod trial;
 
 pub use frames::check::{split, verify, StreamError, Verified};
 

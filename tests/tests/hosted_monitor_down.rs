@@ -108,3 +108,37 @@ fn the_launcher_exits_with_a_failure_when_the_monitor_dies() {
     }
     assert!(err.contains("supervisor recovery_monitor is down"), "{err}");
 }
+
+#[test]
+fn the_monitors_own_crash_is_reported_and_stops_the_system() {
+    // The monitor's plan lane aimed at the monitor itself (what
+    // `make test-qemu-monitor-down` boots on seL4).
+    let plan = common::planned(&[fault_inject::Planned {
+        site: fault_inject::Site::Monitor,
+        at: 300_000,
+        kind: fault_inject::Kind::Panic,
+        arg: u64::from(fault_inject::MONITOR_SELF) << 56,
+    }]);
+    for board in Board::ALL {
+        let sys = common::launch(board, plan.clone(), common::config(1_000_000, 1));
+        let t = Instant::now();
+        while sys.running() {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "{board}: still running"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let failure = sys.failure().unwrap_or_default();
+        assert!(
+            failure.contains("supervisor recovery_monitor is down"),
+            "{board}: {failure:?}"
+        );
+        let console = String::from_utf8_lossy(&sys.console()).to_string();
+        assert!(
+            console.contains("monitor: injected panic into the monitor itself"),
+            "{console}"
+        );
+        assert!(console.contains("stopping the system"), "{console}");
+    }
+}

@@ -24,6 +24,10 @@ pub const MONITOR: Channel = Channel::of(1);
 pub const TX_BUF_SETVAR: &str = "tx_buf";
 /// `setvar_vaddr` of the optional stream configuration.
 pub const CONFIG_SETVAR: &str = "stream_config";
+/// `setvar_vaddr` of the monitor's heartbeat page, mapped read-only.
+pub const BEAT_SETVAR: &str = "monitor_beat";
+/// A monitor heartbeat older than this: the monitor is down.
+pub const MONITOR_SILENT_NS: u64 = 1_000_000_000;
 
 /// Magic of a stream configuration ("SCFG").
 pub const CONFIG_MAGIC: u32 = 0x4746_4353;
@@ -58,6 +62,31 @@ impl StreamConfig {
         chunk: 0,
         flags: 0,
     };
+
+    /// The configuration the bytes of a `stream_config` region hold: the
+    /// default unless they start with a configuration carrying
+    /// [`CONFIG_MAGIC`] (the region is written by another party: any bytes).
+    pub fn from_bytes(bytes: &[u8]) -> Self {
+        match Self::read_from_prefix(bytes) {
+            Ok((c, _)) if c.magic == CONFIG_MAGIC => c,
+            _ => Self::DEFAULT,
+        }
+    }
+
+    /// Bytes per write through a shared buffer of `buf_size` bytes and a
+    /// local buffer of `scratch` bytes: `chunk` (0 = as much as fits) within
+    /// one frame and what both buffers hold. `None` if not even one frame
+    /// fits.
+    pub fn write_limit(&self, buf_size: usize, scratch: usize) -> Option<usize> {
+        let room = buf_size.min(scratch);
+        if room < frames::FRAME {
+            return None;
+        }
+        Some(match self.chunk as usize {
+            0 => room,
+            n => n.clamp(frames::FRAME, room),
+        })
+    }
 }
 
 /// What happened to the stream.
@@ -153,10 +182,7 @@ fn config<P: Platform>(p: &P) -> StreamConfig {
     // SAFETY: the region is mapped read-only for the PD's life and at least
     // one page long; any bytes form a valid StreamConfig.
     let bytes = unsafe { core::slice::from_raw_parts(r.vaddr as *const u8, r.size) };
-    match StreamConfig::read_from_prefix(bytes) {
-        Ok((c, _)) if c.magic == CONFIG_MAGIC => c,
-        _ => StreamConfig::DEFAULT,
-    }
+    StreamConfig::from_bytes(bytes)
 }
 
 /// Send the configured stream; returns how it ended.
@@ -166,6 +192,18 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
         pd_log!(
             p,
             "client: no tx_buf region: nothing to send; stream abandoned"
+        );
+        return Outcome::Abandoned { at: 0 };
+    };
+    // Frames are generated into a local buffer, then copied to the shared one
+    // by the stub: the shared buffer must not change while a write is replayed.
+    let mut chunk = [0u8; 4096];
+    let Some(limit) = cfg.write_limit(buf.size, chunk.len()) else {
+        pd_log!(
+            p,
+            "client: tx_buf of {} bytes holds no {}-byte frame: nothing to send",
+            buf.size,
+            frames::FRAME
         );
         return Outcome::Abandoned { at: 0 };
     };
@@ -181,20 +219,27 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
             return Outcome::Abandoned { at: 0 };
         }
     }
-    // Frames are generated into a local buffer, then copied to the shared one
-    // by the stub: the shared buffer must not change while a write is replayed.
-    let mut chunk = [0u8; 4096];
-    let limit = match cfg.chunk as usize {
-        0 => buf.size.min(chunk.len()),
-        n => n.clamp(frames::FRAME, buf.size.min(chunk.len())),
-    };
     let mut resends = 0u32;
+    // The monitor's heartbeat: a client is the one PD left to say when the
+    // drivers it uses run unsupervised.
+    let beat = p
+        .region(BEAT_SETVAR)
+        .filter(|r| r.size >= 16)
+        // SAFETY: mapped read-only for the PD's life, page aligned.
+        .map(|r| unsafe { call_ledger::Beat::new(r.as_mut_ptr()) });
+    let mut watch = call_ledger::BeatWatch::new(MONITOR_SILENT_NS);
     let t0 = p.now_ns();
     let result = frames::for_each_chunk(
         cfg.seed,
         cfg.frames as u64,
         &mut chunk[..limit],
         |data, at| {
+            if let Some(ms) = beat.and_then(|b| watch.check(b.last(), p.now_ns())) {
+                pd_log!(
+                    p,
+                    "client: the recovery monitor is down (no heartbeat for {ms} ms): the serial driver runs unsupervised"
+                );
+            }
             loop {
                 match serial.write(data) {
                     Ok(_) => return Ok(()),
@@ -235,5 +280,53 @@ pub fn run<P: Platform>(p: &P) -> Outcome {
             Outcome::Done
         }
         Err(at) => Outcome::Abandoned { at },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_bytes_without_magic_give_the_default() {
+        let d = StreamConfig::from_bytes(&[]);
+        assert_eq!(d.frames, StreamConfig::DEFAULT.frames);
+        let mut c = StreamConfig {
+            frames: 7,
+            ..StreamConfig::DEFAULT
+        };
+        assert_eq!(StreamConfig::from_bytes(c.as_bytes()).frames, 7);
+        c.magic = 0;
+        assert_eq!(StreamConfig::from_bytes(c.as_bytes()).frames, 1024);
+        // A short region is the default too.
+        let short = &StreamConfig::DEFAULT.as_bytes()[..10];
+        assert_eq!(StreamConfig::from_bytes(short).seed, 1);
+    }
+
+    #[test]
+    fn a_buffer_smaller_than_a_frame_is_refused_not_a_panic() {
+        // Was `chunk.clamp(FRAME, buf_size)`: a panic for a buffer under 64
+        // bytes, and an out-of-bounds frame copy with `chunk` 0.
+        for chunk in [0, 1, 64, 5000] {
+            let c = StreamConfig {
+                chunk,
+                ..StreamConfig::DEFAULT
+            };
+            assert_eq!(c.write_limit(63, 4096), None);
+            assert_eq!(c.write_limit(4096, 0), None);
+        }
+        let c = StreamConfig::DEFAULT;
+        assert_eq!(c.write_limit(0x1000, 4096), Some(4096));
+        assert_eq!(c.write_limit(100, 4096), Some(100));
+        let c = StreamConfig {
+            chunk: 1,
+            ..StreamConfig::DEFAULT
+        };
+        assert_eq!(c.write_limit(0x1000, 4096), Some(frames::FRAME));
+        let c = StreamConfig {
+            chunk: u32::MAX,
+            ..StreamConfig::DEFAULT
+        };
+        assert_eq!(c.write_limit(0x1000, 2048), Some(2048));
     }
 }

@@ -7,7 +7,7 @@
 //! ```text
 //! selfheal-hosted demo  [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
 //! selfheal-hosted run   [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
-//! selfheal-hosted plan  [--frames N] [--faults N] [--seed S] [--kinds k,..] [--escalation] -o FILE
+//! selfheal-hosted plan  [--frames N] [--faults N] [--seed S] [--kinds k,..] [--escalation | --monitor-crash MS] -o FILE
 //! selfheal-hosted config --frames N [--seed S] -o FILE
 //! ```
 //!
@@ -78,6 +78,8 @@ struct Opts {
     flags: u32,
     /// `plan --escalation`: the crash loop of the escalation tests.
     escalation: bool,
+    /// `plan --monitor-crash MS`: the monitor panics MS ms after its start.
+    monitor_crash: Option<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -92,6 +94,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         timeout: Duration::from_secs(120),
         flags: 0,
         escalation: false,
+        monitor_crash: None,
     };
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -122,6 +125,13 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "-o" | "--out" => o.out = Some(PathBuf::from(val()?)),
             "--probe-wrong-state" => o.flags |= pd_client::FLAG_PROBE_WRONG_STATE,
             "--escalation" => o.escalation = true,
+            "--monitor-crash" => {
+                o.monitor_crash = Some(
+                    val()?
+                        .parse()
+                        .map_err(|e| format!("--monitor-crash: {e}"))?,
+                )
+            }
             other => return Err(format!("unknown option {other}")),
         }
     }
@@ -156,6 +166,19 @@ fn plan_image(o: &Opts) -> Result<Vec<u8>, String> {
 /// The fault plan for a stream of `frames` frames: every fault asked for,
 /// or an error (never a plan silently cut short).
 fn plan_bytes(o: &Opts) -> Result<Vec<u8>, String> {
+    if let Some(ms) = o.monitor_crash {
+        // One entry in the monitor's lane, aimed at the monitor itself.
+        let plan = [Planned {
+            site: Site::Monitor,
+            at: ms.saturating_mul(1000),
+            kind: Kind::Panic,
+            arg: u64::from(fault_inject::MONITOR_SELF) << 56,
+        }];
+        let mut bytes = vec![0u8; fault_inject::bytes_for(plan.len())];
+        let len = fault_inject::encode(&plan, &mut bytes).map_err(|e| e.to_string())?;
+        bytes.truncate(len);
+        return Ok(bytes);
+    }
     if o.escalation {
         // Nine panics 300 bytes apart: the request in flight faults on every
         // replay (a crash loop: 8 warm restarts, then a cold start); the
@@ -207,9 +230,21 @@ fn launch(o: &Opts, console: Console) -> Result<System, String> {
     System::launch(cfg).map_err(|e| e.to_string())
 }
 
+const USAGE: &str = "\
+usage: selfheal-hosted demo  [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
+       selfheal-hosted run   [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..] [--timeout S]
+       selfheal-hosted plan  [--board B] [--frames N] [--faults N] [--seed S] [--kinds k,..]
+                             [--escalation | --monitor-crash MS] -o FILE
+       selfheal-hosted config --frames N [--seed S] [--probe-wrong-state] -o FILE
+boards: qemu_virt_aarch64 (default), x86_64_generic; --system FILE (default system.xml)";
+
 fn cli(args: Vec<String>) -> Result<ExitCode, String> {
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(ExitCode::SUCCESS);
+    }
     let Some((cmd, rest)) = args.split_first() else {
-        return Err("usage: selfheal-hosted demo|run|plan|config [options] (see docs)".into());
+        return Err(USAGE.into());
     };
     let o = parse(rest)?;
     match cmd.as_str() {

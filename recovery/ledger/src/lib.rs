@@ -158,6 +158,91 @@ impl Reader {
     }
 }
 
+/// Magic of the monitor's heartbeat page.
+pub const BEAT_MAGIC: u64 = u64::from_le_bytes(*b"SHBEAT01");
+
+/// The other direction: the monitor's heartbeat, in a page the monitor
+/// writes (at every watchdog tick) and its drivers' clients read, so that a
+/// client can say when its drivers run unsupervised (on seL4 a faulted
+/// monitor is merely suspended by Microkit's, silently in a release build).
+#[derive(Copy, Clone, Debug)]
+pub struct Beat {
+    base: *mut u64,
+}
+
+impl Beat {
+    /// The page at `base`.
+    ///
+    /// # Safety
+    /// `base` must be 8-byte aligned and mapped for the life of the program,
+    /// at least 16 bytes; writable if [`Self::beat`] is called.
+    pub unsafe fn new(base: *mut u8) -> Self {
+        Self {
+            base: base as *mut u64,
+        }
+    }
+
+    /// The monitor: alive at `now` (ns).
+    pub fn beat(&self, now: u64) {
+        // SAFETY: `new`'s contract; two aligned words.
+        unsafe {
+            ptr::write_volatile(self.base.add(1), now);
+            ptr::write_volatile(self.base, BEAT_MAGIC);
+        }
+    }
+
+    /// The last beat (ns), if the monitor ever wrote one.
+    pub fn last(&self) -> Option<u64> {
+        // SAFETY: `new`'s contract.
+        let (magic, at) = unsafe {
+            (
+                ptr::read_volatile(self.base),
+                ptr::read_volatile(self.base.add(1)),
+            )
+        };
+        (magic == BEAT_MAGIC).then_some(at)
+    }
+}
+
+/// A reader's verdict on a heartbeat it polls: the beat must change within
+/// `limit_ns` of the reader's own clock.
+#[derive(Clone, Debug)]
+pub struct BeatWatch {
+    last: Option<u64>,
+    since: u64,
+    limit_ns: u64,
+    told: bool,
+}
+
+impl BeatWatch {
+    /// A watch that calls a beat older than `limit_ns` stale.
+    pub const fn new(limit_ns: u64) -> Self {
+        Self {
+            last: None,
+            since: 0,
+            limit_ns,
+            told: false,
+        }
+    }
+
+    /// Look at `beat` at `now`: `Some(ms without a beat)` the first time the
+    /// beat has not moved for `limit_ns` (once: the caller says it once).
+    pub fn check(&mut self, beat: Option<u64>, now: u64) -> Option<u64> {
+        let b = beat?;
+        if self.last != Some(b) {
+            self.last = Some(b);
+            self.since = now;
+            return None;
+        }
+        let quiet = now.saturating_sub(self.since);
+        if quiet >= self.limit_ns && !self.told {
+            self.told = true;
+            return Some(quiet / 1_000_000);
+        }
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +283,22 @@ mod tests {
         let mut bad = w.snapshot();
         bad.completed = bad.issued + 5;
         assert!(!bad.valid(), "completed beyond issued is not a ledger");
+    }
+
+    #[test]
+    fn a_beat_that_stops_is_told_once() {
+        let mut m = Mem([0; 64]);
+        // SAFETY: 64 aligned bytes.
+        let b = unsafe { Beat::new(m.0.as_mut_ptr()) };
+        let mut w = BeatWatch::new(1000);
+        assert_eq!(w.check(b.last(), 0), None, "never beaten: nothing to say");
+        b.beat(5);
+        assert_eq!(w.check(b.last(), 10), None);
+        assert_eq!(w.check(b.last(), 900), None);
+        b.beat(6);
+        assert_eq!(w.check(b.last(), 950), None, "moved");
+        assert_eq!(w.check(b.last(), 1949), None);
+        assert_eq!(w.check(b.last(), 2_000_950), Some(2));
+        assert_eq!(w.check(b.last(), 3_000_000), None, "once");
     }
 }

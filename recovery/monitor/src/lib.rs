@@ -159,11 +159,17 @@ pub struct Monitor<P: Platform> {
     /// Which entries have been reported.
     reported_bits: [u64; REPORTED_BITS / 64],
     stats: Stats,
+    /// The heartbeat page the children's clients read.
+    beat: Option<call_ledger::Beat>,
 }
 
 /// `setvar_vaddr` of the fault plan, if the monitor maps it (for latency,
 /// and for its own lane of injections).
 pub const FAULT_PLAN_SETVAR: &str = "fault_plan";
+
+/// `setvar_vaddr` of the monitor's heartbeat page (written at every tick,
+/// read by the clients: [`call_ledger::Beat`]).
+pub const BEAT_SETVAR: &str = "beat";
 
 impl<P: Platform> Monitor<P> {
     /// Start supervising `children`.
@@ -184,6 +190,11 @@ impl<P: Platform> Monitor<P> {
             .region(FAULT_PLAN_SETVAR)
             // SAFETY: mapped read-write for the monitor's life.
             .map(|r| unsafe { fault_inject::Plan::new(r.as_mut_ptr(), r.size) });
+        let beat = p
+            .region(BEAT_SETVAR)
+            .filter(|r| r.size >= 16)
+            // SAFETY: mapped read-write into the monitor for its life, aligned.
+            .map(|r| unsafe { call_ledger::Beat::new(r.as_mut_ptr()) });
         let now = p.now_ns();
         let mut m = Self {
             p,
@@ -194,6 +205,7 @@ impl<P: Platform> Monitor<P> {
             reported: 0,
             reported_bits: [0; REPORTED_BITS / 64],
             stats: Stats::default(),
+            beat,
         };
         m.schedule_injection(now);
         m.arm_tick(now);
@@ -555,6 +567,9 @@ impl<P: Platform> Monitor<P> {
     /// Watchdog tick: find children that are busy without progress, or past
     /// a protocol deadline.
     fn tick(&mut self, now: u64) {
+        if let Some(b) = self.beat {
+            b.beat(now);
+        }
         for idx in 0..MAX_CHILDREN {
             let Some(c) = self.children[idx].as_mut() else {
                 continue;
@@ -695,6 +710,21 @@ impl<P: Platform> Monitor<P> {
             return;
         };
         let target = (arg >> 56) as u8;
+        if target == fault_inject::MONITOR_SELF
+            && !matches!(kind, InjectKind::Suspend | InjectKind::Scribble)
+        {
+            // The monitor's own failure (what happens then is the
+            // platform's: the hosted runtime stops the system, Microkit's
+            // monitor reports the faulting PD). Logged first, as it will not
+            // be by `report_injections`.
+            self.report_injections();
+            pd_log!(
+                &self.p,
+                "monitor: injected {} into the monitor itself",
+                kind.name()
+            );
+            fault_inject::perform(kind, || {});
+        }
         if let Some(idx) = self.index_of(target) {
             let stopped = self.children[idx]
                 .as_ref()

@@ -674,6 +674,26 @@ impl<S: Persistent> DriverRegion<S> {
         (Loaded::Trusted, work)
     }
 
+    /// The header's static fields (magic, layout, sizes and their check).
+    fn write_static(&mut self) {
+        let h = self.header();
+        // SAFETY: header mapped read-write (checked in `new`); single
+        // aligned fields.
+        unsafe {
+            let mut hd = ptr::read_volatile(h);
+            hd.magic = MAGIC;
+            hd.layout = Self::LAYOUT;
+            hd.state_size = size_of::<S>() as u64;
+            hd.record_size = Self::RECORD as u64;
+            hd.static_check = static_check(&hd);
+            ptr::write_volatile(ptr::addr_of_mut!((*h).magic), hd.magic);
+            ptr::write_volatile(ptr::addr_of_mut!((*h).layout), hd.layout);
+            ptr::write_volatile(ptr::addr_of_mut!((*h).state_size), hd.state_size);
+            ptr::write_volatile(ptr::addr_of_mut!((*h).record_size), hd.record_size);
+            ptr::write_volatile(ptr::addr_of_mut!((*h).static_check), hd.static_check);
+        }
+    }
+
     /// Write a fresh header: no record yet (generation 0). Diagnostics are
     /// kept; the next [`Self::commit`] writes generation 1.
     pub fn format(&mut self) {
@@ -701,6 +721,24 @@ impl<S: Persistent> DriverRegion<S> {
     /// the record it names and the marks.
     pub fn verify(&self) -> Result<(), Untrusted> {
         if self.gen == 0 {
+            // Formatted, nothing committed yet: the header as `format` left it.
+            // SAFETY: header mapped (checked in `new`); any bytes are a Header.
+            let h: Header = unsafe { ptr::read_volatile(self.header()) };
+            if h.magic != MAGIC {
+                return Err(Untrusted::NoMagic);
+            }
+            if h.static_check != static_check(&h) {
+                return Err(Untrusted::HeaderCheck);
+            }
+            if h.layout != Self::LAYOUT {
+                return Err(Untrusted::StaleLayout);
+            }
+            if h.state_size != size_of::<S>() as u64 || h.record_size != Self::RECORD as u64 {
+                return Err(Untrusted::BadSize);
+            }
+            if h.done != done_word(0) {
+                return Err(Untrusted::DoneCheck);
+            }
             return Ok(());
         }
         // SAFETY: `new` checked the mapping.
@@ -717,7 +755,12 @@ impl<S: Persistent> DriverRegion<S> {
     pub fn commit(&mut self, work: &mut Work<S>) -> CommitCheck {
         let check = match self.verify() {
             Ok(()) => CommitCheck::Clean,
-            Err(why) => CommitCheck::Contaminated(why),
+            Err(why) => {
+                // The static fields are the driver's constants: rewritten
+                // with the record, so that the region is whole again.
+                self.write_static();
+                CommitCheck::Contaminated(why)
+            }
         };
         let gen = (self.gen + 1) & GEN_MASK;
         work.head.gen = gen;

@@ -136,6 +136,9 @@ pub enum Site {
     /// (the one window a UART cannot make exactly-once; only in builds with
     /// the driver's `fault-window` feature).
     AfterPut = 8,
+    /// A request arrived and is not recorded yet (right after the kernel
+    /// call returned).
+    Receive = 9,
     /// The monitor's lane: `at` is a delay in microseconds after the previous
     /// monitor entry fired (or after the monitor started).
     Monitor = 15,
@@ -143,7 +146,7 @@ pub enum Site {
 
 impl Site {
     /// All sites.
-    pub const ALL: [Site; 10] = [
+    pub const ALL: [Site; 11] = [
         Site::Bytes,
         Site::Start,
         Site::Init,
@@ -153,6 +156,7 @@ impl Site {
         Site::Protected,
         Site::Replay,
         Site::AfterPut,
+        Site::Receive,
         Site::Monitor,
     ];
 
@@ -173,6 +177,7 @@ impl Site {
             Self::Protected => "protected",
             Self::Replay => "replay",
             Self::AfterPut => "after-put",
+            Self::Receive => "receive",
             Self::Monitor => "monitor",
         }
     }
@@ -600,6 +605,11 @@ pub unsafe fn scribble(base: *mut u8, size: usize, arg: u64) -> usize {
     off
 }
 
+/// The target of a monitor-lane entry (the top byte of its argument; the
+/// others name a child by id) that is the monitor itself: a crash kind there
+/// crashes the monitor.
+pub const MONITOR_SELF: u8 = 0xff;
+
 /// Address of the injected wild write: unmapped in every PD and host process.
 pub const WILD_ADDR: usize = 0xdead_0000;
 /// Address of the injected wild jump: unmapped too.
@@ -803,5 +813,28 @@ mod tests {
             assert!(off + 8 <= 256 && off % 8 == 0);
         }
         assert!(b.0[256..].iter().all(|&x| x == 0));
+    }
+
+    #[test]
+    fn a_corrupt_header_never_claims_more_than_a_plan_holds() {
+        // Found by fuzz/fuzz_targets/fault_plan.rs: `next` and `count` far
+        // past the plan's capacity were reported as that many faults fired.
+        let mut b = Buf([0; 4096]);
+        let h = PlanHeader {
+            magic: PLAN_MAGIC,
+            count: u32::MAX,
+            next: [0x00ff_fff8, u32::MAX],
+            hits: [u32::MAX; 16],
+        };
+        b.0[..core::mem::size_of::<PlanHeader>()].copy_from_slice(h.as_bytes());
+        // SAFETY: the buffer outlives the plan.
+        let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
+        assert!(plan.fired_count() as usize <= capacity(4096));
+        assert!(plan.len() <= capacity(4096));
+        assert_eq!(plan.due(Site::Bytes, u64::MAX, 0), None);
+        assert_eq!(plan.hit(Site::Bytes, 0), None);
+        assert_eq!(plan.next_monitor(), None);
+        assert_eq!(plan.last_fired(), None);
+        assert!(decode(&b.0).1.count() <= capacity(4096));
     }
 }

@@ -375,6 +375,14 @@ pub trait Driver<P: Platform>: Sized {
     /// restart, with [`Env::recovered`] set.
     fn request(&mut self, env: &mut Env<P, Self::State>, ch: Channel, req: &Message) -> Message;
 
+    /// A request arrived and is not recorded yet: the instant right after
+    /// the kernel call returned. Nothing for a driver to do; a fault-injection
+    /// site (a fault here leaves a caller the record does not know, whom the
+    /// next start answers `retry`).
+    fn received(&mut self, env: &mut Env<P, Self::State>) {
+        let _ = env;
+    }
+
     /// Notifications (including interrupts).
     fn notified(&mut self, env: &mut Env<P, Self::State>, channels: ChannelSet) {
         let _ = (env, channels);
@@ -629,6 +637,9 @@ impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
     }
 
     fn protected(&mut self, ch: Channel, msg: &Message) -> Message {
+        if let Mode::Serving(driver) = &mut self.mode {
+            driver.received(&mut self.env);
+        }
         // Saved, with the observer's transition for it, before anything is
         // done about it.
         self.env.work.head.slot.receive(ch, msg);

@@ -6,7 +6,9 @@
 //! sdf policy system.xml                        print the restart policies
 //! sdf table --monitor PD system.xml            print the monitor's child table
 //! ```
-//! Exit status 2 with the diagnostic on stderr on any error.
+//! `sdf -h` / `sdf --help` (also after a command) prints this usage on
+//! stdout, exit status 0. Exit status 2 with the diagnostic on stderr on any
+//! error.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -87,6 +89,11 @@ fn board(name: &str) -> Result<sdf::Board, String> {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
+    // `-h` or `--help` anywhere (`sdf --help`, `sdf render -h`): the usage.
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        return Ok(());
+    }
     let Some((cmd, rest)) = args.split_first() else {
         return Err(USAGE.to_string());
     };
@@ -156,7 +163,7 @@ fn run(args: &[String]) -> Result<(), String> {
             print!("{text}");
             Ok(())
         }
-        "-h" | "--help" | "help" => {
+        "help" => {
             println!("{USAGE}");
             Ok(())
         }

@@ -3,7 +3,7 @@
 //!
 //! Usage: log-check <log> [--min-bytes N] [--min-faults N] [--max-faults N]
 //!                  [--kinds a,b,..] [--all-warm] [--no-stream] [--account]
-//!                  [--expect TEXT]... [--decisions d1,d2,..]
+//!                  [--expect TEXT]... [--expect-console TEXT]... [--decisions d1,d2,..]
 //!
 //! `--account` prints the byte accounting of the stream (lost, duplicated,
 //! resent after an explicit error, single-byte window repeats, corrupt, with
@@ -11,7 +11,9 @@
 //! anything was lost, duplicated or corrupted;
 //! `--no-stream` skips the exactness check (for runs where a cold start
 //! makes the client resend, explicitly); `--expect` requires a diagnostic
-//! line containing TEXT; `--decisions` requires exactly these monitor
+//! line containing TEXT; `--expect-console` a console line containing TEXT
+//! (also outside the PDs' framed diagnostics: Microkit's own monitor, the
+//! kernel); `--decisions` requires exactly these monitor
 //! decisions, in order.
 
 use std::process::ExitCode;
@@ -19,7 +21,7 @@ use system_tests::{check_run, percentile, Expect};
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    const USAGE: &str = "usage: log-check <log> [--min-bytes N] [--min-faults N] [--max-faults N] [--kinds a,b] [--all-warm] [--no-stream] [--account] [--expect TEXT].. [--decisions d1,d2,..]";
+    const USAGE: &str = "usage: log-check <log> [--min-bytes N] [--min-faults N] [--max-faults N] [--kinds a,b] [--all-warm] [--no-stream] [--account] [--expect TEXT].. [--expect-console TEXT].. [--decisions d1,d2,..]";
     let Some(path) = args.next() else {
         eprintln!("{USAGE}");
         return ExitCode::from(2);
@@ -33,6 +35,7 @@ fn main() -> ExitCode {
     let mut no_stream = false;
     let mut max_faults = usize::MAX;
     let mut lines: Vec<String> = Vec::new();
+    let mut console_lines: Vec<String> = Vec::new();
     let mut decisions: Option<Vec<String>> = None;
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> Result<usize, String> {
@@ -64,6 +67,10 @@ fn main() -> ExitCode {
                 .next()
                 .map(|v| lines.push(v))
                 .ok_or_else(|| "--expect needs a text".to_string()),
+            "--expect-console" => args
+                .next()
+                .map(|v| console_lines.push(v))
+                .ok_or_else(|| "--expect-console needs a text".to_string()),
             "--decisions" => args
                 .next()
                 .map(|v| decisions = Some(v.split(',').map(str::to_string).collect()))
@@ -84,6 +91,13 @@ fn main() -> ExitCode {
     };
     let diags = system_tests::split(&console).diags;
     let log = system_tests::MonitorLog::parse(&diags);
+    let text = String::from_utf8_lossy(&console);
+    for want in &console_lines {
+        if !text.lines().any(|l| l.contains(want.as_str())) {
+            eprintln!("log-check: FAILED: no console line contains {want:?}");
+            return ExitCode::FAILURE;
+        }
+    }
     for want in &lines {
         if !diags.iter().any(|d| d.contains(want.as_str())) {
             eprintln!("log-check: FAILED: no diagnostic line contains {want:?}");

@@ -186,6 +186,10 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         Ok(driver)
     }
 
+    fn received(&mut self, env: &mut Env<P, SerialState>) {
+        self.inject(env, Site::Receive, None);
+    }
+
     fn request(&mut self, env: &mut Env<P, SerialState>, _ch: Channel, req: &Message) -> Message {
         self.inject(env, Site::Protected, None);
         if env.recovered() {
