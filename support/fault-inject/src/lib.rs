@@ -449,7 +449,10 @@ impl Plan {
             // SAFETY: `entry_ptr` checked bounds and alignment.
             let e = unsafe { ptr::read_volatile(p) };
             match Site::from_raw(e.site) {
-                Some(s) if s.lane() == lane => return Some((i, e)),
+                // An entry fires once: one marked fired already (a plan
+                // written that way, or a header whose `next` went back) is
+                // passed over.
+                Some(s) if s.lane() == lane && e.fired == 0 => return Some((i, e)),
                 // Another lane's entry, or garbage: skip it in this lane.
                 _ => i += 1,
             }
@@ -836,5 +839,26 @@ mod tests {
         assert_eq!(plan.next_monitor(), None);
         assert_eq!(plan.last_fired(), None);
         assert!(decode(&b.0).1.count() <= capacity(4096));
+    }
+
+    #[test]
+    fn an_entry_marked_fired_never_fires_again() {
+        // Found by fuzz/fuzz_targets/fault_plan.rs.
+        let mut b = Buf([0; 4096]);
+        encode(
+            &[
+                Planned::new(Site::Bytes, 0, Kind::Panic),
+                Planned::new(Site::Bytes, 0, Kind::NullRead),
+            ],
+            &mut b.0,
+        )
+        .expect("fits");
+        // SAFETY: the buffer outlives the plan.
+        let plan = unsafe { Plan::new(b.0.as_mut_ptr(), b.0.len()) };
+        assert_eq!(plan.hit(Site::Bytes, 1).map(|k| k.0), Some(Kind::Panic));
+        // The header's `next` goes back (a corrupt or rewritten plan).
+        b.0[8..12].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(plan.hit(Site::Bytes, 2).map(|k| k.0), Some(Kind::NullRead));
+        assert_eq!(plan.fired_count(), 2);
     }
 }

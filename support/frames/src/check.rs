@@ -318,9 +318,32 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
     // Several readings can be well formed (a repeated zero in a run of
     // zeros): the seed whose first frame follows is the one.
     let near = &d[start..(start + MARKER + 8 * FRAME).min(d.len())];
-    let chosen = well_formed
+    let seeded: Vec<(u64, u64)> = well_formed
         .iter()
-        .find(|(f, s)| *f == 0 || find(near, &frame(*s, 0)).is_some())
+        .filter(|(f, s)| *f == 0 || find(near, &frame(*s, 0)).is_some())
+        .copied()
+        .collect();
+    // Readings with the same seed can differ in the frame count (a repeated
+    // digit: "000001100" reads as 0x100 or 0x1100): the count the client
+    // announced on its diagnostic line, else the one whose END marker is
+    // there, decides.
+    let announced = s.diags.iter().find_map(|l| {
+        let rest = l.strip_prefix("client: session open")?;
+        rest.strip_suffix(" frames")?
+            .rsplit(' ')
+            .next()?
+            .parse::<u64>()
+            .ok()
+    });
+    let chosen = seeded
+        .iter()
+        .find(|(f, _)| Some(*f) == announced)
+        .or_else(|| {
+            seeded
+                .iter()
+                .find(|(f, s)| find(&d[start..], &end(*s, *f)[..14]).is_some())
+        })
+        .or(seeded.first())
         .or(well_formed.first())
         .copied();
     let Some((frames, seed)) = chosen else {
@@ -339,7 +362,9 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
     for n in 0..sent {
         want.extend_from_slice(&frame(seed, n));
     }
-    if sent == frames {
+    // The END marker is a write of its own: a client that gave up at frame
+    // `frames` gave up on it (what it printed of it is trailing output).
+    if !matches!(ending, Ending::Abandoned { .. }) {
         want.extend_from_slice(&end(seed, frames));
     }
     // Chunk starts the client resent after an explicit error ("from 0" may
@@ -683,6 +708,44 @@ mod tests {
         let mut short = out[..cut - 200].to_vec();
         short.extend_from_slice(&out[cut..]);
         assert!(account(&short).expect("a stream").lost > 0);
+    }
+
+    #[test]
+    fn a_repeated_digit_in_the_begin_marker_does_not_change_the_frame_count() {
+        // Found by the campaign: a crash right after the '1' of "00000100"
+        // went out made "000001100", also well formed as 0x1100 frames.
+        let noise = b"seL4 boot noise\n".len();
+        for (frames, at) in [(256u64, 11usize), (256, 6), (0x1100, 10)] {
+            let mut s = stream(9, frames);
+            let b = s[noise + at];
+            s.insert(noise + at, b);
+            let a = account(&s).expect("a stream");
+            assert_eq!(a.frames, frames, "{frames:#x} at {at}: {a:?}");
+            assert!(a.clean(), "{a:?}");
+            assert_eq!(a.repeats.len(), 1, "{a:?}");
+        }
+    }
+
+    #[test]
+    fn a_stream_abandoned_at_its_end_marker_lost_nothing() {
+        // Found by the campaign: a driver stopped while the client wrote the
+        // END marker; the client gave up on frame `frames` (the marker).
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        let _ = for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
+            if at == 40 {
+                return Err(());
+            }
+            out.extend_from_slice(c);
+            Ok(())
+        });
+        out.extend_from_slice(
+            b"\x0e\nclient: write of frames from 40 failed: driver stopped (epoch 4); stream abandoned\n\x0f",
+        );
+        let a = account(&out).expect("a stream");
+        assert!(a.clean(), "{a:?}");
+        assert_eq!((a.lost, a.resent), (0, 0));
+        assert_eq!(a.ending, Some(Ending::Abandoned { at: 40 }));
     }
 
     #[test]

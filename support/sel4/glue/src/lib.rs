@@ -314,7 +314,7 @@ impl Platform for Sel4Platform {
         let tcb = Self::child_tcb(child)?;
         // Count 1: the pc comes first in the register set on both arches.
         let ctx = tcb.tcb_read_registers(false, 1).ok()?;
-        Some(*ctx.pc() as u64)
+        Some(*ctx.pc())
     }
 }
 
