@@ -54,6 +54,12 @@ fn main() {
     ]);
     // Not a PD: launcher mode for the orphan test.
     let args: Vec<String> = std::env::args().collect();
+    const USAGE: &str =
+        "usage: hosted-test-image launch SYSTEM.xml BOARD (or run it through hosted::System::launch)";
+    if args.iter().skip(1).any(|a| a == "-h" || a == "--help") {
+        println!("{USAGE}");
+        std::process::exit(0);
+    }
     if args.get(1).map(String::as_str) == Some("launch") && args.len() == 4 {
         let board = hosted::Board::from_name(&args[3]).unwrap_or(hosted::Board::X86_64Generic);
         let image = std::env::current_exe().unwrap_or_default();
@@ -71,9 +77,7 @@ fn main() {
             }
         }
     }
-    eprintln!(
-        "hosted-test-image: run me through hosted::System::launch, or: launch SYSTEM.xml BOARD"
-    );
+    eprintln!("hosted-test-image: {USAGE}");
     std::process::exit(2);
 }
 
