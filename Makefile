@@ -67,11 +67,12 @@ MONITOR_CRASH_MS ?= 1500
 VERIFY_SPIN = $(if $(or $(REQUIRE_SPIN),$(shell command -v spin 2> /dev/null)),--spin)
 TEST_CAMPAIGN_FAULTS ?= 1000
 TEST_CAMPAIGN_MUTATIONS ?= 16
+TEST_CAMPAIGN_SEED ?= 3
 TEST_CMDS ?= cargo test --workspace ; \
 	$(if $(VERIFY_SPIN),,echo 'verify: spin not installed: cross-check skipped' ;) \
 	cargo run -q --release -p tingu --bin tingu -- verify $(VERIFY_SPIN) system.xml ; \
 	$(CAMPAIGN) --faults $(TEST_CAMPAIGN_FAULTS) --mutations $(TEST_CAMPAIGN_MUTATIONS) \
-		--seed $(CAMPAIGN_SEED) --keep-failed target/campaign-failed --report target/campaign-test.md
+		--seed $(TEST_CAMPAIGN_SEED) --keep-failed target/campaign-failed --report target/campaign-test.md
 
 CARGO ?= cargo
 ROOT := $(abspath .)
