@@ -352,7 +352,8 @@ pub fn reset_entry(path: &Path, board: Board) -> Result<u64, String> {
 
 /// The address of the glue's quarantine entry in the child ELF at `path`.
 pub fn quarantine_entry(path: &Path) -> Result<u64, String> {
-    let data = std::fs::read(path).map_err(|e| format!("cannot read child ELF {}: {e}", path.display()))?;
+    let data = std::fs::read(path)
+        .map_err(|e| format!("cannot read child ELF {}: {e}", path.display()))?;
     let elf = Elf::new(&data)
         .ok_or_else(|| format!("{}: not a 64-bit little-endian ELF", path.display()))?;
     elf.symbol("selfheal_sel4_quarantine").ok_or_else(|| {

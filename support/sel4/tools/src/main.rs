@@ -16,7 +16,12 @@ const USAGE: &str = "usage: sel4-tools check-escalation LOG | bench CLEAN_LOG FA
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let r = match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    let r = match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["check-escalation", log] => check_escalation(log),
         ["bench", clean, faulted] => bench(clean, faulted),
         ["observers", on, off, cost] => observers(on, off, cost),
