@@ -103,18 +103,25 @@ pub fn as_monitor_lane(actions: &[(u64, Action)], rng: &mut Rng) -> Vec<Planned>
     out
 }
 
+impl Trial {
+    /// A trial of 256 frames, whole-buffer writes, no faults, 30 s.
+    pub fn new(board: Board, seed: u64) -> Self {
+        Self {
+            board,
+            seed,
+            frames: 256,
+            chunk: 0,
+            plan: Vec::new(),
+            actions: Vec::new(),
+            rx_every_ms: None,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
 pub fn generate(class: &'static str, board: Board, seed: u64, qemu: bool) -> Trial {
     let mut rng = Rng::new(seed);
-    let mut t = Trial {
-        board,
-        seed,
-        frames: 256,
-        chunk: 0,
-        plan: Vec::new(),
-        actions: Vec::new(),
-        rx_every_ms: None,
-        timeout: Duration::from_secs(30),
-    };
+    let mut t = Trial::new(board, seed);
     match class {
         "entry" => {
             // Entry points, each entry firing at its site's next visit once

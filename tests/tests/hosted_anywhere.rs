@@ -30,14 +30,8 @@ const MS: u64 = 1;
 
 fn trial(board: Board, seed: u64) -> Trial {
     Trial {
-        board,
-        seed,
-        frames: 256,
-        chunk: 0,
-        plan: Vec::new(),
-        actions: Vec::new(),
-        rx_every_ms: None,
         timeout: Duration::from_secs(40),
+        ..Trial::new(board, seed)
     }
 }
 
