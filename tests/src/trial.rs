@@ -351,6 +351,7 @@ pub fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
         let sys = &sys;
         let actions = s.spawn(move || {
             let mut done = Vec::new();
+            let mut killed: Option<i32> = None;
             for (delay, a) in &t.actions {
                 std::thread::sleep(Duration::from_millis(*delay));
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
@@ -363,10 +364,21 @@ pub fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
                         } else {
                             libc::SIGSTOP
                         };
-                        // The driver may be between two processes: try again.
+                        // The driver may be between two processes, or the
+                        // one killed last may not be reaped yet (a signal
+                        // to it does nothing): try again.
                         let mut tries = 0;
-                        while sys.signal("serial", sig).is_err() && tries < 100 {
-                            tries += 1;
+                        loop {
+                            match sys.signal("serial", sig) {
+                                Ok(pid) if Some(pid) != killed => {
+                                    if matches!(a, Action::Kill) {
+                                        killed = Some(pid);
+                                    }
+                                    break;
+                                }
+                                _ if tries < 100 => tries += 1,
+                                _ => break,
+                            }
                             std::thread::sleep(Duration::from_millis(1));
                         }
                         if tries == 100 {

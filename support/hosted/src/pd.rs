@@ -589,7 +589,6 @@ fn dispatch<H: Handler>(rt: &'static Runtime, me: &PdBlock, handler: &mut H) -> 
                 (prio, std::cmp::Reverse(i))
             })
             .unwrap_or(0);
-        me.call_pending.fetch_and(!(1u64 << caller), SeqCst);
         serve_call(rt, me, caller, handler);
         return true;
     }
@@ -616,21 +615,42 @@ fn child_fault<H: Handler>(rt: &'static Runtime, id: u8, handler: &mut H) {
 }
 
 fn serve_call<H: Handler>(rt: &'static Runtime, me: &PdBlock, caller: usize, handler: &mut H) {
-    let Some(cb) = rt.ctl.pd(caller) else { return };
-    let st = cb.call_state.load(SeqCst);
-    if st & 0xff != call::CALLING || cb.call_callee.load(SeqCst) as usize != rt.index {
-        return; // Stale: cancelled by a restart of the caller.
-    }
-    let seq = st >> 8;
+    let bit = 1u64 << caller;
+    let calling_me = |cb: &PdBlock| {
+        let st = cb.call_state.load(SeqCst);
+        (st & 0xff == call::CALLING && cb.call_callee.load(SeqCst) as usize == rt.index)
+            .then_some(st >> 8)
+    };
+    let Some(cb) = rt.ctl.pd(caller) else {
+        me.call_pending.fetch_and(!bit, SeqCst);
+        return;
+    };
+    let stale = |me: &PdBlock| {
+        // Cancelled by a restart of the caller; a new call it made meanwhile
+        // keeps its bit.
+        me.call_pending.fetch_and(!bit, SeqCst);
+        if calling_me(cb).is_some() {
+            me.call_pending.fetch_or(bit, SeqCst);
+        }
+    };
+    let Some(seq) = calling_me(cb) else {
+        return stale(me);
+    };
     let Some(ch) = u8::try_from(cb.call_channel.load(SeqCst))
         .ok()
         .and_then(Channel::new)
     else {
-        return;
+        return stale(me);
     };
     let msg = cb.call_msg.get();
     let obj = shm::reply_object(caller, seq);
+    // The call moves from the queue to the reply object with no instant in
+    // between where a death of this PD loses it (seL4's receive is one
+    // kernel operation): the object names it first, then the bit goes. A
+    // death between the two leaves both; the restart's reply answers the
+    // object, and the bit is then stale.
     let old = me.reply_to.swap(obj, SeqCst);
+    me.call_pending.fetch_and(!bit, SeqCst);
     if let Some((orphan, _)) = shm::decode_reply_object(old) {
         let name = rt.world.pds.get(orphan).map_or("?", |p| p.name.as_str());
         rt.diag(&format!(
