@@ -582,6 +582,11 @@ impl Kernel {
         }
         for (_, p) in &procs {
             sys::wait_pid(p.pid, true);
+            // A driver killed inside a register access holds its device's
+            // lock: the model thread waits on it, and the shutdown joins the
+            // model thread (a launcher that never exits).
+            models::force_unlock(&self.ctl().pl011, p.pid);
+            models::force_unlock(&self.ctl().uart16550, p.pid);
         }
     }
 
