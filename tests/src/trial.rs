@@ -23,15 +23,7 @@ pub struct Qemu {
     pub plan_region: usize,
 }
 
-pub fn now_ns() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we pass.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}
+pub use hosted::now_ns;
 
 /// Something the harness does from outside, after `delay_ms`.
 #[derive(Clone, Debug)]

@@ -48,6 +48,8 @@ pub mod models;
 mod pd;
 mod shm;
 mod sys;
+/// CLOCK_MONOTONIC in nanoseconds (the clock the runtime stamps with).
+pub use sys::now_ns;
 mod world;
 
 pub use kernel::{Console, LaunchConfig, PdState, PdStats, RegionRef, System};
