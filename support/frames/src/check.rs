@@ -686,19 +686,7 @@ mod tests {
 
     #[test]
     fn an_abandoned_stream_is_accounted_up_to_where_the_client_gave_up() {
-        let mut out = Vec::new();
-        let mut buf = [0u8; 1024];
-        let _ = for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
-            if at == 32 {
-                out.extend_from_slice(&c[..100]);
-                return Err(());
-            }
-            out.extend_from_slice(c);
-            Ok(())
-        });
-        out.extend_from_slice(
-            b"\x0e\nclient: write of frames from 32 failed: driver stopped (epoch 4); stream abandoned\n\x0f",
-        );
+        let out = abandoned_at(32, 100);
         let a = account(&out).expect("a stream");
         assert!(a.clean(), "{a:?}");
         assert_eq!(a.resent, 100);
@@ -708,6 +696,26 @@ mod tests {
         let mut short = out[..cut - 200].to_vec();
         short.extend_from_slice(&out[cut..]);
         assert!(account(&short).expect("a stream").lost > 0);
+    }
+
+    /// A stream of 40 frames (seed 3) whose client gave up at the chunk
+    /// starting at frame `at` (40: the END marker), after `partial` of its
+    /// bytes went out, with the client's report.
+    fn abandoned_at(at: u64, partial: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut buf = [0u8; 1024];
+        let _ = for_each_chunk::<()>(3, 40, &mut buf, |c, from| {
+            if from == at {
+                out.extend_from_slice(&c[..partial]);
+                return Err(());
+            }
+            out.extend_from_slice(c);
+            Ok(())
+        });
+        out.extend_from_slice(b"\x0e\nclient: write of frames from ");
+        out.extend_from_slice(at.to_string().as_bytes());
+        out.extend_from_slice(b" failed: driver stopped (epoch 4); stream abandoned\n\x0f");
+        out
     }
 
     #[test]
@@ -730,18 +738,7 @@ mod tests {
     fn a_stream_abandoned_at_its_end_marker_lost_nothing() {
         // Found by the campaign: a driver stopped while the client wrote the
         // END marker; the client gave up on frame `frames` (the marker).
-        let mut out = Vec::new();
-        let mut buf = [0u8; 1024];
-        let _ = for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
-            if at == 40 {
-                return Err(());
-            }
-            out.extend_from_slice(c);
-            Ok(())
-        });
-        out.extend_from_slice(
-            b"\x0e\nclient: write of frames from 40 failed: driver stopped (epoch 4); stream abandoned\n\x0f",
-        );
+        let out = abandoned_at(40, 0);
         let a = account(&out).expect("a stream");
         assert!(a.clean(), "{a:?}");
         assert_eq!((a.lost, a.resent), (0, 0));

@@ -276,8 +276,7 @@ impl Kernel {
     /// call, its pending fault.
     fn cleanup(&self, i: usize, pid: i32) {
         let ctl = self.ctl();
-        models::force_unlock(&ctl.pl011, pid);
-        models::force_unlock(&ctl.uart16550, pid);
+        self.free_device_locks(pid);
         let Some(b) = ctl.pd(i) else { return };
         // Cancel its call (seL4 cancels the IPC of a restarted thread).
         let deadline = Instant::now() + Duration::from_millis(100);
@@ -582,12 +581,17 @@ impl Kernel {
         }
         for (_, p) in &procs {
             sys::wait_pid(p.pid, true);
-            // A driver killed inside a register access holds its device's
-            // lock: the model thread waits on it, and the shutdown joins the
-            // model thread (a launcher that never exits).
-            models::force_unlock(&self.ctl().pl011, p.pid);
-            models::force_unlock(&self.ctl().uart16550, p.pid);
+            // The shutdown joins the model thread, which would wait for good
+            // on a lock a killed driver held (a launcher that never exits).
+            self.free_device_locks(p.pid);
         }
+    }
+
+    /// A process killed inside a register access holds its device's lock:
+    /// finish its access from the journal and release the lock.
+    fn free_device_locks(&self, pid: i32) {
+        models::force_unlock(&self.ctl().pl011, pid);
+        models::force_unlock(&self.ctl().uart16550, pid);
     }
 
     /// A real UART takes ~87 us per byte at 115200 baud, so a driver that
