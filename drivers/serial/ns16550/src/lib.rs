@@ -9,7 +9,7 @@
 #![no_std]
 
 use pd_core::DeviceIo;
-use serial_stream::{IrqStatus, Uart};
+use uart::{IrqStatus, Uart};
 
 /// Register offsets (DLAB = 0 unless noted).
 pub mod reg {

@@ -1,7 +1,7 @@
 //! ARM PrimeCell UART (PL011) register driver, after the PL011 TRM (DDI 0183).
 //!
 //! Only the register protocol lives here; the stream semantics (exactly-once
-//! delivery across restarts) are in `serial-stream`. On QEMU's `virt` board
+//! delivery across restarts) are in `serial-stream`; the device class is `uart`. On QEMU's `virt` board
 //! the PL011 is at 0x9000000 with SPI 1 (IRQ 33).
 //!
 //! What must never happen: a warm restart that resets the UART (it would drop
@@ -9,7 +9,7 @@
 #![no_std]
 
 use pd_core::DeviceIo;
-use serial_stream::{IrqStatus, Uart};
+use uart::{IrqStatus, Uart};
 
 /// Register offsets.
 pub mod reg {

@@ -29,39 +29,8 @@ use pd_core::{Channel, ChannelSet, Message, Platform, Region};
 use persist::Persistent;
 use personality::{Driver, Env, ErrorReply, StartError};
 use serial_api::{InvalidReason, Reply, Request, SerialError};
+pub use uart::{AttachUart, IrqStatus, Uart};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
-
-/// What an interrupt was about.
-#[derive(Copy, Clone, PartialEq, Eq, Debug, Default)]
-pub struct IrqStatus {
-    /// Received data (or receive timeout).
-    pub rx: bool,
-    /// Transmit FIFO below its level.
-    pub tx: bool,
-}
-
-/// A UART's register protocol, as the stream driver needs it.
-pub trait Uart {
-    /// Bring the device to a known configuration (first or cold start).
-    fn init(&self);
-    /// Make the device usable after a warm restart without disturbing bytes in
-    /// flight (no reset, no FIFO flush).
-    fn resume(&self);
-    /// Whether one more byte can be written now.
-    fn tx_ready(&self) -> bool;
-    /// Hand one byte to the transmitter.
-    fn put(&self, byte: u8);
-    /// Take one received byte, if any.
-    fn get(&self) -> Option<u8>;
-    /// Identify and clear the device's interrupt condition.
-    fn irq(&self) -> IrqStatus;
-}
-
-/// How a platform's device becomes a UART (the PD chooses the chip).
-pub trait AttachUart<P: Platform>: Uart + Sized {
-    /// The UART behind `platform`, if the PD has one.
-    fn attach(platform: &P) -> Option<Self>;
-}
 
 /// Channel on which clients call the driver.
 pub const CLIENT: Channel = Channel::of(0);
