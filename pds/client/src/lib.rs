@@ -16,10 +16,14 @@ use serial_api::spec::{SerialClientChannels, SerialClientObserver};
 use serial_api::{SerialClient, SerialError};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+/// Channel ids of this PD's ports, as `system.xml` binds them (generated).
+pub mod ports {
+    include!(concat!(env!("OUT_DIR"), "/channels.rs"));
+}
 /// Channel to the serial driver (protected calls).
-pub const SERIAL: Channel = Channel::of(0);
+pub const SERIAL: Channel = Channel::of(ports::SERIAL);
 /// Channel from the monitor (notified when the driver stops for good).
-pub const MONITOR: Channel = Channel::of(1);
+pub const MONITOR: Channel = Channel::of(ports::MONITOR);
 /// `setvar_vaddr` of the buffer shared with the driver.
 pub const TX_BUF_SETVAR: &str = "tx_buf";
 /// `setvar_vaddr` of the optional stream configuration.

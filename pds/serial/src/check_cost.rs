@@ -11,11 +11,11 @@
 //! What must never happen: a failed check counted as a cost (the
 //! measurement is refused instead).
 
+use crate::{CLIENT, MONITOR};
 use channel::{Dir, Event, Kind, NoObserver, Observer};
 use core::hint::black_box;
 use serial_api::spec::serial_stream::msg;
 use serial_api::spec::{SerialChannels, SerialObserver};
-use serial_stream::{CLIENT, MONITOR};
 
 /// Clock readings around the two loops (in the caller's clock unit).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -17,11 +17,20 @@ use channel::{Checked, CheckedHandler, NoObserver, Observer, ObserverCell, SaveA
 use core::sync::atomic::{AtomicU64, Ordering};
 use ns16550::Ns16550;
 
-use pd_core::{pd_log, Arch, DeviceIo, Platform};
+use pd_core::{pd_log, Arch, Channel, DeviceIo, Platform};
 use personality::{Personality, Staging, StartPath};
 use pl011::Pl011;
 use serial_api::spec::{SerialChannels, SerialObserver};
-use serial_stream::{AttachUart, IrqStatus, SerialDriver, SerialState, Uart, CLIENT, MONITOR};
+use serial_stream::{AttachUart, IrqStatus, SerialDriver, SerialState, Uart};
+
+/// Channel ids of this PD's ports, as `system.xml` binds them (generated).
+pub mod ports {
+    include!(concat!(env!("OUT_DIR"), "/channels.rs"));
+}
+/// Channel on which clients call the driver.
+pub const CLIENT: Channel = Channel::of(ports::CLIENT);
+/// Channel on which the driver tells the monitor it is serving again.
+pub const MONITOR: Channel = Channel::of(ports::MONITOR);
 
 /// Name of the UART register mapping (Arm) or I/O port range (x86).
 pub const UART_SETVAR: &str = "uart_regs";

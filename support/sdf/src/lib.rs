@@ -28,6 +28,7 @@
 //! ```
 
 mod board;
+pub mod build;
 pub mod codegen;
 mod diag;
 mod model;

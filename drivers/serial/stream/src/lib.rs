@@ -32,10 +32,6 @@ use serial_api::{InvalidReason, Reply, Request, SerialError};
 pub use uart::{AttachUart, IrqStatus, Uart};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// Channel on which clients call the driver.
-pub const CLIENT: Channel = Channel::of(0);
-/// Channel on which the driver tells the monitor it is serving again.
-pub const MONITOR: Channel = Channel::of(1);
 /// Channel of the UART's interrupt.
 pub const UART_IRQ: Channel = Channel::of(2);
 /// `setvar_vaddr` of the client's shared buffer.

@@ -10,6 +10,10 @@ use std::rc::Rc;
 use std::vec::Vec;
 use testkit::MockPlatform;
 
+/// The test system's wiring (a PD gets its own from `system.xml`).
+const CLIENT: Channel = Channel::of(0);
+const MONITOR: Channel = Channel::of(1);
+
 /// A UART whose transmitter is a byte log shared with the test; it accepts a
 /// byte only every other poll, so the driver's wait loop is exercised.
 #[derive(Clone, Default)]
