@@ -44,6 +44,11 @@ pub struct Trial {
     pub actions: Vec<(u64, Action)>,
     pub rx_every_ms: Option<u64>,
     pub timeout: Duration,
+    /// Each action waits until the driver serves again after the last kill
+    /// (its restart is on the console), then its delay: a trial whose kills
+    /// must each find a running driver, however slow restarts are on a
+    /// loaded machine (kills during a start are the `entry` class's).
+    pub pace: bool,
 }
 
 pub const CRASHES: [Kind; 4] = [Kind::WildWrite, Kind::NullRead, Kind::Panic, Kind::WildJump];
@@ -107,6 +112,7 @@ impl Trial {
             actions: Vec::new(),
             rx_every_ms: None,
             timeout: Duration::from_secs(30),
+            pace: false,
         }
     }
 }
@@ -345,6 +351,23 @@ pub fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
             let mut done = Vec::new();
             let mut killed: Option<i32> = None;
             for (delay, a) in &t.actions {
+                if t.pace {
+                    let kills = done
+                        .iter()
+                        .filter(|i: &&Injected| i.kind == "sigkill")
+                        .count();
+                    let back = Instant::now() + Duration::from_secs(5);
+                    while Instant::now() < back && !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                        let console = sys.console();
+                        let restarts = String::from_utf8_lossy(&console)
+                            .matches("monitor: serial restarted:")
+                            .count();
+                        if restarts >= kills {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(3));
+                    }
+                }
                 std::thread::sleep(Duration::from_millis(*delay));
                 if stop.load(std::sync::atomic::Ordering::SeqCst) {
                     break;

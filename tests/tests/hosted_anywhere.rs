@@ -134,7 +134,9 @@ fn sigkill_at_any_instant_never_replays_or_violates() {
         t.frames = 16384;
         t.chunk = 64;
         t.rx_every_ms = Some(5);
-        // Kills 2 to 23 ms apart: in requests, between them, while idle.
+        // Kills 2 to 23 ms after the driver is back: in requests, between
+        // them, while idle.
+        t.pace = true;
         let mut x = 7u64;
         for _ in 0..20 {
             x = x

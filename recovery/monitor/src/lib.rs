@@ -489,6 +489,17 @@ impl<P: Platform> Monitor<P> {
             return;
         };
         if c.phase == Phase::Quarantined {
+            // The minimal server runs none of the child's code: it dies
+            // only from outside (a kill of its process). Its callers would
+            // be left blocked, so start it again.
+            let (id, name) = (ChildId(c.cfg.id), c.cfg.name);
+            match self.p.child(id, ChildOp::Quarantine) {
+                Ok(()) => pd_log!(
+                    &self.p,
+                    "monitor: {name}'s quarantine server died; started again"
+                ),
+                Err(e) => pd_log!(&self.p, "monitor: {name}: quarantine refused: {e}"),
+            }
             return;
         }
         c.phase = Phase::Quarantined;

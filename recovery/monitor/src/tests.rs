@@ -511,11 +511,19 @@ fn a_tombstone_that_faults_is_quarantined_not_restarted_forever() {
         "{}",
         console(&s.mon)
     );
-    // And stays so: later faults and ticks do nothing.
+    // And stays so: ticks do nothing; a death of the minimal server (from
+    // outside: it runs none of the child's code) starts it again, never
+    // the child's code.
     s.mon.clear_record();
-    s.m.fault(ChildId(0), &vm_fault());
     ticks(&mut s, t, 20);
     assert!(s.mon.record(|r| r.child_ops.is_empty()));
+    s.m.fault(ChildId(0), &vm_fault());
+    assert_eq!(
+        s.mon.record(|r| r.child_ops.clone()),
+        [(ChildId(0), ChildOp::Quarantine)]
+    );
+    assert_eq!(s.m.phase(0), Some(Phase::Quarantined));
+    assert!(console(&s.mon).contains("quarantine server died; started again"));
     assert_eq!(s.m.stats().quarantined, 1);
 }
 

@@ -331,6 +331,7 @@ fn main() -> ExitCode {
                 actions: Vec::new(),
                 rx_every_ms: Some(5),
                 timeout: Duration::from_secs(if a.qemu.is_some() { 60 } else { 40 }),
+                pace: false,
             };
             let ran = match &a.qemu {
                 Some(q) => run_qemu(q, &trial, Some(&copy), &format!("mutant-{k}")),
