@@ -385,9 +385,40 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
     let a = &d[start..];
     let (mut i, mut j) = (0usize, 0usize);
     const K: usize = 24;
-    let agrees = |i: usize, j: usize, k: usize| -> bool {
+    // `k` bytes of the stream from `i` come out from `j`, allowing single
+    // repeated bytes among them (further faults in the window: two repeats
+    // can lie closer together than the look-ahead).
+    let exact = |i: usize, j: usize, k: usize| -> bool {
         k > 0 && i + k <= want.len() && j + k <= a.len() && want[i..i + k] == a[j..j + k]
     };
+    // `k` bytes of the stream from `i` come out from `j`, allowing single
+    // repeated bytes among them (further faults in the window: two repeats
+    // can lie closer together than the look-ahead): the number of repeats
+    // it took, if they agree.
+    let tolerant = |i: usize, j: usize, k: usize| -> Option<usize> {
+        if k == 0 || i + k > want.len() || j >= a.len() {
+            return None;
+        }
+        let (mut x, mut y, mut skipped, mut skips) = (i, j, false, 0);
+        while x < i + k {
+            match a.get(y) {
+                Some(&b) if b == want[x] => {
+                    x += 1;
+                    y += 1;
+                    skipped = false;
+                }
+                // One repeat per byte: a fault repeats the byte before it.
+                Some(&b) if x > i && !skipped && b == want[x - 1] => {
+                    y += 1;
+                    skipped = true;
+                    skips += 1;
+                }
+                _ => return None,
+            }
+        }
+        Some(skips)
+    };
+    let agrees = |i: usize, j: usize, k: usize| tolerant(i, j, k).is_some();
     while i < want.len() && j < a.len() {
         if want[i] == a[j] {
             i += 1;
@@ -416,14 +447,33 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
         }
         // The output went back to a chunk start (a resend), or forward
         // (bytes lost): the nearest place the next bytes match.
+        // Exact agreement first (a tolerant one could take a byte of a run
+        // for a repeat and land a byte off); allowing repeats only if no
+        // place agrees exactly.
         let k = (a.len() - j).min(K);
-        let back = (0..i)
-            .rev()
-            .take(8192)
-            .find(|&c| agrees(c, j, k.min(want.len() - c)));
-        let forward = (i + 1..want.len())
-            .take(1 << 20)
-            .find(|&c| agrees(c, j, k.min(want.len() - c)));
+        let (back, forward) = {
+            let back = (0..i)
+                .rev()
+                .take(8192)
+                .find(|&c| exact(c, j, k.min(want.len() - c)));
+            let forward = (i + 1..want.len())
+                .take(1 << 20)
+                .find(|&c| exact(c, j, k.min(want.len() - c)));
+            if back.is_some() || forward.is_some() {
+                (back, forward)
+            } else {
+                // The fewest repeats, then the nearest.
+                let best = |it: &mut dyn Iterator<Item = usize>| {
+                    it.filter_map(|c| tolerant(c, j, k.min(want.len() - c)).map(|r| (r, c)))
+                        .min_by_key(|&(r, c)| (r, c.abs_diff(i)))
+                        .map(|(_, c)| c)
+                };
+                (
+                    best(&mut (0..i).rev().take(8192)),
+                    best(&mut (i + 1..want.len()).take(1 << 20)),
+                )
+            }
+        };
         match (back, forward) {
             (Some(c), f) if f.is_none_or(|f| i - c <= f - i) => {
                 let n = (i - c) as u64;
@@ -431,8 +481,19 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
                 // (a resent chunk's first frame header can match the bytes
                 // it interrupted): a resend point just before `c` whose
                 // bytes up to `c` came out again counts.
+                // (Those bytes may hold a window repeat or two of their own.)
                 let resent_from = |e: usize| {
-                    e <= c && c - e <= FRAME && c - e <= j && want[e..c] == a[j - (c - e)..j]
+                    e <= c
+                        && c - e <= FRAME
+                        && (0..=2).any(|r| {
+                            c - e + r <= j
+                                && with_repeats(
+                                    &want[e..c],
+                                    &a[j - (c - e) - r..j],
+                                    want[..e].last().copied(),
+                                    false,
+                                )
+                        })
                 };
                 if explicit.iter().any(|&e| resent_from(e)) {
                     acc.resent += n;
@@ -490,6 +551,22 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
 
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Whether `got` is `want` with single repeated bytes among it (every byte
+/// of `got` consumed; `prev` is the stream byte before `want`, which a
+/// repeat at the start would copy).
+fn with_repeats(want: &[u8], got: &[u8], prev: Option<u8>, skipped: bool) -> bool {
+    if got.len() < want.len() {
+        return false;
+    }
+    let Some((&g, rest)) = got.split_first() else {
+        return want.is_empty();
+    };
+    if want.first() == Some(&g) && with_repeats(&want[1..], rest, Some(g), false) {
+        return true;
+    }
+    !skipped && prev == Some(g) && with_repeats(want, rest, prev, true)
 }
 
 #[cfg(test)]
@@ -638,6 +715,35 @@ mod tests {
     }
 
     #[test]
+    fn repeats_closer_together_than_the_look_ahead_are_each_a_repeat() {
+        // Seen on seL4 (x86_64, async stops 10 ms apart): two faults in the
+        // window of one frame, 12 bytes apart, were counted as corruption.
+        for gap in [1usize, 2, 5, 12, 23, 30] {
+            let mut s = stream(5, 40);
+            s.extend_from_slice(b"\x0e\nclient: stream done\n\x0f");
+            let begin = find(&s, b"BEGIN ").unwrap_or(0);
+            let at = begin + 32 + 7 * 64 + 14;
+            // The later one first, so the first offset stays put.
+            let b2 = s[at + gap];
+            s.insert(at + gap, b2);
+            let b1 = s[at];
+            s.insert(at, b1);
+            let a = account(&s).expect("a stream");
+            assert!(a.clean(), "gap {gap}: {a:?}");
+            assert_eq!(a.repeats.len(), 2, "gap {gap}: {a:?}");
+            assert_eq!(a.repeats[0].stream_offset, 32 + 7 * 64 + 14, "gap {gap}");
+            // In a run of equal bytes, any of them may be the one repeated.
+            let (want, got) = (32 + 7 * 64 + 14 + gap, a.repeats[1].stream_offset);
+            let orig = stream(5, 40);
+            let base = find(&orig, b"BEGIN ").unwrap_or(0);
+            assert!(
+                got >= want && orig[base + want..=base + got].iter().all(|&c| c == b2),
+                "gap {gap}: repeat at {got}, inserted at {want}"
+            );
+        }
+    }
+
+    #[test]
     fn a_repeat_inside_the_begin_marker_or_a_run_of_equal_bytes_is_one_repeat() {
         // Seed 0x10010200004: its marker holds runs of zeros.
         let mut s = stream(0x100_1020_0004, 10);
@@ -682,6 +788,50 @@ mod tests {
             .into_bytes();
         let a = account(&quiet).expect("a stream");
         assert_eq!((a.resent, a.duplicated), (0, 5 * 64 + 9), "{a:?}");
+    }
+
+    #[test]
+    fn a_resend_with_a_repeat_in_its_first_bytes_is_still_a_resend() {
+        // Seen on seL4 (x86_64, contamination): the chunk before ended at a
+        // frame boundary, the resent chunk's header shared its first bytes
+        // with the frame expected next, and a window repeat lay 19 bytes
+        // into the resend: the account took the resend for a duplicate.
+        for (from, cut, rep) in [
+            (16u64, 0usize, 19usize),
+            (16, 64, 3),
+            (32, 0, 19),
+            (16, 9, 30),
+        ] {
+            let mut out = b"noise\n".to_vec();
+            let mut buf = [0u8; 1024];
+            let mut sent = 0;
+            for_each_chunk::<()>(3, 40, &mut buf, |c, at| {
+                if at == from && sent == 0 {
+                    out.extend_from_slice(&c[..5 * 64 + cut]);
+                    out.extend_from_slice(
+                        format!("\x0e\nclient: write of frames from {from} interrupted by a cold restart (epoch 9); resending\n\x0f").as_bytes(),
+                    );
+                    out.extend_from_slice(&c[..=rep]);
+                    out.extend_from_slice(&c[rep..]);
+                    sent = 1;
+                } else {
+                    out.extend_from_slice(c);
+                }
+                Ok(())
+            })
+            .unwrap_or(());
+            out.extend_from_slice(b"\x0e\nclient: stream done\n\x0f");
+            let a = account(&out).expect("a stream");
+            assert!(a.clean(), "{from} {cut} {rep}: {a:?}");
+            // The repeat is counted once: apart, or inside the resent bytes
+            // when it lies in the part that matched the interrupted chunk.
+            let partial = 5 * 64 + cut as u64;
+            assert!(
+                (a.resent == partial && a.repeats.len() == 1)
+                    || (a.resent == partial + 1 && a.repeats.is_empty()),
+                "{from} {cut} {rep}: {a:?}"
+            );
+        }
     }
 
     #[test]
