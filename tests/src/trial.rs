@@ -298,9 +298,13 @@ pub fn generate(class: &'static str, board: Board, seed: u64, qemu: bool) -> Tri
         t.plan.extend(lane);
         t.actions.clear();
         if class != "storm" {
-            t.frames = (t.frames * 16).max(4096);
+            // At most 512 KiB: x86_64 under QEMU (TCG) prints some 15 KB/s
+            // on a loaded machine, and 2 MiB (async's 2048 frames x 16)
+            // outlasted the time limit with every fault long recovered.
+            t.frames = (t.frames * 16).clamp(4096, 8192);
         }
-        t.timeout += Duration::from_secs(60);
+        // A boot, and the stream at no less than 8 KB/s.
+        t.timeout += Duration::from_secs(60 + u64::from(t.frames) * 64 / 8192);
     }
     t
 }
@@ -310,6 +314,9 @@ pub struct Ran {
     pub console: Vec<u8>,
     pub end: TrialEnd,
     pub elapsed: Duration,
+    /// The hosted kernel's state of every PD when the trial ended unfinished
+    /// (`System::debug_state`; empty otherwise, and on seL4).
+    pub kernel_state: String,
 }
 
 pub fn plan_bytes(p: &[Planned]) -> Vec<u8> {
@@ -466,6 +473,11 @@ pub fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
         .map(|r| r.read(0, r.len()))
         .unwrap_or_default();
     let failure = sys.failure();
+    let kernel_state = if finished(&crate::split(&console).diags) {
+        String::new()
+    } else {
+        sys.debug_state()
+    };
     drop(sys);
     let (_, entries) = fault_inject::decode(&plan);
     let mut injected = harness;
@@ -496,6 +508,7 @@ pub fn run(t: &Trial, images: Vec<(String, PathBuf)>) -> Result<Ran, String> {
         },
         console,
         elapsed: started.elapsed(),
+        kernel_state,
     })
 }
 
@@ -642,5 +655,6 @@ pub fn run_qemu(q: &Qemu, t: &Trial, mutant: Option<&[u8]>, tag: &str) -> Result
         },
         console,
         elapsed: started.elapsed(),
+        kernel_state: String::new(),
     })
 }

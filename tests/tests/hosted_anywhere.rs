@@ -50,7 +50,12 @@ fn go(t: &Trial) -> Seen {
     let account = frames::check::account(&ran.console)
         .unwrap_or_else(|e| panic!("no stream to account: {e:?}\n{console}"));
     let detections = detections(&diags, "serial");
-    assert!(!ran.end.hung, "hung:\n{}", diags.join("\n"));
+    assert!(
+        !ran.end.hung,
+        "hung:\n{}\nkernel state:\n{}",
+        diags.join("\n"),
+        ran.kernel_state
+    );
     assert!(!ran.end.monitor_down, "monitor down:\n{}", diags.join("\n"));
     Seen {
         ran,

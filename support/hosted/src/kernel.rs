@@ -1036,6 +1036,86 @@ impl System {
         Ok(pid)
     }
 
+    /// The kernel's view of every PD and of the UART models, one line each:
+    /// what a trial that hung prints, so that the stuck party can be named
+    /// (a caller blocked on a callee, a notification pending, a timer
+    /// disarmed, a device lock held, a process asleep in the kernel).
+    pub fn debug_state(&self) -> String {
+        use std::fmt::Write as _;
+        let ctl = self.k.ctl();
+        let now = sys::now_ns();
+        let mut out = String::new();
+        for (i, w) in self.k.world.pds.iter().enumerate() {
+            let b = &ctl.pds[i];
+            let pid = b.pid.load(SeqCst);
+            let proc_state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    s.rsplit_once(") ")
+                        .map(|(_, r)| r.chars().take(1).collect::<String>())
+                })
+                .unwrap_or_else(|| "-".into());
+            let wchan = std::fs::read_to_string(format!("/proc/{pid}/wchan")).unwrap_or_default();
+            let syscall =
+                std::fs::read_to_string(format!("/proc/{pid}/syscall")).unwrap_or_default();
+            let td = b.timer_deadline.load(SeqCst);
+            let _ = writeln!(
+                out,
+                "pd {i} {}: run={} pid={pid} ({proc_state} {wchan} syscall {}) starts={} faults={} \
+                 call_state={:#x} callee={} call_pending={:#x} reply_to={:#x} notify_bits={:#x} \
+                 waiting={} fault_state={} fault_pending={:#x} op_state={} timer={} irq_masked={:#x} irq_latched={:#x}",
+                w.name,
+                b.run_state.load(SeqCst),
+                syscall.trim(),
+                b.starts.load(SeqCst),
+                b.faults.load(SeqCst),
+                b.call_state.load(SeqCst),
+                b.call_callee.load(SeqCst),
+                b.call_pending.load(SeqCst),
+                b.reply_to.load(SeqCst),
+                b.notify_bits.load(SeqCst),
+                b.waiting.load(SeqCst),
+                b.fault_state.load(SeqCst),
+                b.fault_pending.load(SeqCst),
+                b.op_state.load(SeqCst),
+                if td == 0 { "off".to_string() } else { format!("{:+} us", (td as i128 - now as i128) / 1000) },
+                b.irq_masked.load(SeqCst),
+                b.irq_latched.load(SeqCst),
+            );
+        }
+        // This process's threads (the kernel's own among them): where each
+        // one waits.
+        if let Ok(tasks) = std::fs::read_dir("/proc/self/task") {
+            for t in tasks.flatten() {
+                let d = t.path();
+                let read = |f: &str| std::fs::read_to_string(d.join(f)).unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "thread {} {}: {} syscall {}",
+                    t.file_name().to_string_lossy(),
+                    read("comm").trim(),
+                    read("wchan").trim(),
+                    read("syscall").trim()
+                );
+            }
+        }
+        for (name, u) in [("pl011", &ctl.pl011), ("uart16550", &ctl.uart16550)] {
+            let _ = writeln!(
+                out,
+                "{name}: lock={} tx_count={} rx_count={} line={} wire_pending={} journal_len={} irq_pd={} model_waiting={}",
+                u.lock.load(SeqCst),
+                u.tx_count.load(SeqCst),
+                u.rx_count.load(SeqCst),
+                u.line.load(SeqCst),
+                u.wire_pending.load(SeqCst),
+                u.journal_len.load(SeqCst),
+                u.irq_pd.load(SeqCst),
+                u.model_waiting.load(SeqCst),
+            );
+        }
+        out
+    }
+
     /// Process ids of every running PD process.
     pub fn pids(&self) -> Vec<i32> {
         self.k

@@ -255,7 +255,7 @@ fn main() -> ExitCode {
                         &a.keep_failed,
                         &format!("{}-{class}-{seed:x}", board.name()),
                         &ran.console,
-                        &format!("{:?}", ran.end.account),
+                        &format!("{:?}\n{}", ran.end.account, ran.kernel_state),
                     );
                 }
                 t.add(&outcomes, stray.len(), &ran.end);
