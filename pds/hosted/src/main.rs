@@ -265,10 +265,47 @@ fn cli(args: Vec<String>) -> Result<ExitCode, String> {
                 None => Ok(ExitCode::SUCCESS),
             }
         }
-        "plan" => write_out(&o, &plan_image(&o)?),
+        "plan" => {
+            let image = plan_image(&o)?;
+            // What the plan really holds, for the image's banner (the
+            // escalation and monitor-crash plans ignore --faults).
+            if let Some(path) = &o.out {
+                let txt = path.with_extension("txt");
+                std::fs::write(&txt, describe_plan(&image) + "\n")
+                    .map_err(|e| format!("{}: {e}", txt.display()))?;
+            }
+            write_out(&o, &image)
+        }
         "config" => write_out(&o, &config_bytes(&o)),
         other => Err(format!("unknown command {other:?}")),
     }
+}
+
+/// One line: how many faults a plan holds, by kind and by site.
+fn describe_plan(bytes: &[u8]) -> String {
+    use std::collections::BTreeMap;
+    let (_, entries) = fault_inject::decode(bytes);
+    let (mut n, mut kinds, mut sites) = (0, BTreeMap::new(), BTreeMap::new());
+    for e in entries {
+        n += 1;
+        *kinds
+            .entry(Kind::from_raw(e.kind).map_or("?", Kind::name))
+            .or_insert(0) += 1;
+        *sites
+            .entry(Site::from_raw(e.site).map_or("?", Site::name))
+            .or_insert(0) += 1;
+    }
+    let list = |m: BTreeMap<&str, u32>| {
+        m.iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!(
+        "{n} planned faults (kinds: {}; sites: {})",
+        list(kinds),
+        list(sites)
+    )
 }
 
 fn write_out(o: &Opts, bytes: &[u8]) -> Result<ExitCode, String> {
