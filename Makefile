@@ -79,6 +79,13 @@ ROOT := $(abspath .)
 SEL4_WS := $(ROOT)/support/sel4
 BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)$(BUILD_SUFFIX)
 IMAGE := $(BUILD)/loader.img
+# One cargo target directory per board, shared by its configs and variants
+# (images, logs and final ELFs stay in $(BUILD)): the host half (bindgen,
+# the build scripts) is most of a target directory's size. Each config gets
+# its own target spec path, which cargo hashes into every artifact, so the
+# configs' kernel headers (baked in by sel4-sys) never mix.
+SEL4_TARGET_DIR := $(ROOT)/build/cargo-$(MICROKIT_BOARD)
+SPEC = $(ROOT)/build/specs/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)/$(SEL4_ARCH)-sel4.json
 SYSTEM := $(BUILD)/selfheal.system
 
 ifeq ($(MICROKIT_BOARD),qemu_virt_aarch64)
@@ -97,8 +104,8 @@ SEL4_ENV = cd $(SEL4_WS) && \
 	RUSTFLAGS="--remap-path-prefix=$(ROOT)/= $(SEL4_RUSTFLAGS)"
 SEL4_FLAGS = --release \
 	-Z build-std=core,alloc,compiler_builtins -Z build-std-features=compiler-builtins-mem \
-	-Z json-target-spec --target $(BUILD)/$(SEL4_ARCH)-sel4.json
-SEL4_CARGO = $(SEL4_ENV) $(CARGO) build $(SEL4_FLAGS) --target-dir $(BUILD)/cargo $(SEL4_FEATURES)
+	-Z json-target-spec --target $(SPEC)
+SEL4_CARGO = $(SEL4_ENV) $(CARGO) build $(SEL4_FLAGS) --target-dir $(SEL4_TARGET_DIR) $(SEL4_FEATURES)
 # Per-PD cargo features (measuring only), as <pd>/<feature> words, e.g.
 # PD_FEATURES="serial/unchecked client/unchecked": each PD build gets its own.
 PD_FEATURES ?=
@@ -106,12 +113,12 @@ comma := ,
 space := $(subst ,, )
 pd_features = $(addprefix selfheal-pd-,$(filter $(addsuffix /%,$(1)),$(PD_FEATURES)))
 pd_feature_flag = $(if $(call pd_features,$(1)),--features $(subst $(space),$(comma),$(call pd_features,$(1))))
-ELF_OUT = $(BUILD)/cargo/$(SEL4_ARCH)-sel4/release
+ELF_OUT = $(SEL4_TARGET_DIR)/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
 .PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 \
-	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean help FORCE
+	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean clean-sel4 help FORCE
 
 all: image
 
@@ -155,53 +162,44 @@ campaign:
 # ---------------------------------------------------------------------------
 # seL4: prerequisites.
 
-define SDK_HELP
-The seL4 targets need:
-  * the Microkit SDK 2.3.0 (seL4 16.0.0) for board $(MICROKIT_BOARD), config $(MICROKIT_CONFIG),
-    built from its upstream sources (github.com/seL4/microkit, tag 2.3.0: build_sdk.py);
-    point MICROKIT_SDK at it: make MICROKIT_SDK=/path/to/microkit-sdk-2.3.0
-  * the Rust nightly $(SEL4_TOOLCHAIN) with rust-src:
-    rustup toolchain install $(SEL4_TOOLCHAIN) --component rust-src
-  * libclang (bindgen in rust-sel4's sel4-sys), e.g. apt-get install libclang-dev
-  * sel4-reset-cli from rust-sel4 $(RUST_SEL4_TAG): on PATH, in SEL4_RESET_CLI, or
-    built into build/tools by this Makefile (needs git access to $(RUST_SEL4_GIT))
-  * qemu-system-aarch64 / qemu-system-x86_64 to boot the image
-See README.md, section "seL4".
-endef
-export SDK_HELP
-
 sdk-check:
-	@if [ -z "$(MICROKIT_SDK)" ]; then \
-		echo "error: MICROKIT_SDK is not set."; echo "$$SDK_HELP"; exit 2; fi
-	@if [ ! -x "$(MICROKIT_SDK)/bin/microkit" ]; then \
-		echo "error: MICROKIT_SDK=$(MICROKIT_SDK) has no bin/microkit."; echo "$$SDK_HELP"; exit 2; fi
-	@if [ "$(SEL4_ARCH)" = unsupported ]; then \
-		echo "error: unsupported MICROKIT_BOARD=$(MICROKIT_BOARD) (qemu_virt_aarch64 or x86_64_generic)"; exit 2; fi
-	@if [ ! -d "$(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG)/include" ]; then \
-		echo "error: the SDK has no board $(MICROKIT_BOARD) in config $(MICROKIT_CONFIG)"; \
-		echo "  ($(MICROKIT_SDK)/board/$(MICROKIT_BOARD)/$(MICROKIT_CONFIG) is missing)"; exit 2; fi
-	@v=$$(cat "$(MICROKIT_SDK)/VERSION" 2> /dev/null); if [ "$$v" != 2.3.0 ]; then \
-		echo "warning: MICROKIT_SDK is version '$$v', this project is built and tested with 2.3.0"; fi
-	@if ! rustup run $(SEL4_TOOLCHAIN) rustc --print sysroot > /dev/null 2>&1; then \
-		echo "error: Rust toolchain $(SEL4_TOOLCHAIN) is not installed."; echo "$$SDK_HELP"; exit 2; fi
-	@if [ ! -d "$$(rustup run $(SEL4_TOOLCHAIN) rustc --print sysroot)/lib/rustlib/src/rust/library" ]; then \
-		echo "error: rust-src is missing for $(SEL4_TOOLCHAIN):"; \
-		echo "  rustup component add rust-src --toolchain $(SEL4_TOOLCHAIN)"; exit 2; fi
+	@$(SEL4_WS)/scripts/sdk-check.sh "$(MICROKIT_SDK)" "$(MICROKIT_BOARD)" "$(MICROKIT_CONFIG)" \
+		"$(SEL4_TOOLCHAIN)" "$(SEL4_RESET_CLI_GIVEN)" "$(SEL4_RESET_CLI_SRC)" \
+		"$(ROOT)/build/tools/bin/sel4-reset-cli"
 
-# sel4-reset-cli: given, on PATH, or installed from rust-sel4 into build/tools.
+# sel4-reset-cli: given, on PATH, built from a local rust-sel4 clone
+# (SEL4_RESET_CLI_SRC: its three crates as a standalone package, with the
+# clone's own lock file, in build/tools; rust-sel4's workspace itself patches
+# a crate from another GitHub repository), or installed by git from GitHub.
+SEL4_RESET_CLI_SRC ?=
+RESET_SRC := $(ROOT)/build/tools/src
+SEL4_RESET_CLI_GIVEN := $(SEL4_RESET_CLI)
 ifeq ($(SEL4_RESET_CLI),)
 SEL4_RESET_CLI := $(ROOT)/build/tools/bin/sel4-reset-cli
 $(SEL4_RESET_CLI): | sdk-check
+ifneq ($(SEL4_RESET_CLI_SRC),)
+	@t=$$(git -C $(SEL4_RESET_CLI_SRC) describe --tags --exact-match 2> /dev/null); \
+		[ "$$t" = $(RUST_SEL4_TAG) ] || echo "warning: $(SEL4_RESET_CLI_SRC) is at '$$t', not $(RUST_SEL4_TAG)"
+	rm -rf $(RESET_SRC) && mkdir -p $(RESET_SRC)/crates/sel4-reset $(RESET_SRC)/crates/sel4-phdrs
+	cp -r $(SEL4_RESET_CLI_SRC)/crates/sel4-reset/cli $(RESET_SRC)/crates/sel4-reset/
+	cp -r $(SEL4_RESET_CLI_SRC)/crates/sel4-patch-elf $(RESET_SRC)/crates/
+	cp -r $(SEL4_RESET_CLI_SRC)/crates/sel4-phdrs/constants $(RESET_SRC)/crates/sel4-phdrs/
+	cp $(SEL4_RESET_CLI_SRC)/Cargo.lock $(RESET_SRC)/crates/sel4-reset/cli/
+	printf '\n[workspace]\n' >> $(RESET_SRC)/crates/sel4-reset/cli/Cargo.toml
+	$(CARGO) +$(SEL4_TOOLCHAIN) install --locked --path $(RESET_SRC)/crates/sel4-reset/cli \
+		--root $(ROOT)/build/tools
+else
 	$(CARGO) +$(SEL4_TOOLCHAIN) install --locked --git $(RUST_SEL4_GIT) --tag $(RUST_SEL4_TAG) \
 		sel4-reset-cli --root $(ROOT)/build/tools
+endif
 endif
 
 $(BUILD):
 	mkdir -p $@
 
 # The target spec comes from the pinned rust-sel4 checkout cargo fetched.
-$(BUILD)/$(SEL4_ARCH)-sel4.json: | sdk-check $(BUILD)
-	@manifest=$$(cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) metadata --format-version 1 \
+$(SPEC): | sdk-check
+	@mkdir -p $(dir $@); manifest=$$(cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) metadata --format-version 1 \
 		| grep -o '"manifest_path":"[^"]*/crates/sel4/Cargo.toml"' | head -1 | cut -d'"' -f4); \
 	spec=$${manifest%/crates/sel4/Cargo.toml}/support/targets/$(SEL4_ARCH)-sel4.json; \
 	test -f "$$spec" || { echo "error: no target spec $$spec in the rust-sel4 checkout"; exit 2; }; \
@@ -223,7 +221,7 @@ endef
 
 elfs: $(BUILD)/monitor.elf $(BUILD)/serial.elf $(BUILD)/client.elf
 
-$(BUILD)/serial.elf $(BUILD)/client.elf &: $(BUILD)/$(SEL4_ARCH)-sel4.json $(SEL4_RESET_CLI) FORCE | sdk-check
+$(BUILD)/serial.elf $(BUILD)/client.elf &: $(SPEC) $(SEL4_RESET_CLI) FORCE | sdk-check $(BUILD)
 	$(SEL4_CARGO) $(call pd_feature_flag,serial client) -p selfheal-pd-serial -p selfheal-pd-client
 	$(call install_elf,$(ELF_OUT)/serial.elf,$(BUILD)/serial.elf)
 	$(call install_elf,$(ELF_OUT)/client.elf,$(BUILD)/client.elf)
@@ -258,7 +256,8 @@ image: $(IMAGE)
 $(IMAGE): elfs $(SYSTEM) regions | sdk-check
 	$(MICROKIT_SDK)/bin/microkit $(SYSTEM) --search-path $(BUILD) --board $(MICROKIT_BOARD) \
 		--config $(MICROKIT_CONFIG) -o $@ -r $(BUILD)/report.txt
-	@echo "image: $@ ($(MICROKIT_BOARD), $(MICROKIT_CONFIG), $(FRAMES) frames, $(FAULTS) faults, seed $(FAULT_SEED))"
+	@echo "image: $@ ($(MICROKIT_BOARD), $(MICROKIT_CONFIG), $(FRAMES) frames, seed $(FAULT_SEED)," \
+		"$$(cat $(BUILD)/fault_plan.txt))"
 
 # ---------------------------------------------------------------------------
 # seL4: QEMU.
@@ -277,8 +276,8 @@ test-qemu: $(IMAGE)
 
 # clippy on the seL4 workspace: the PD crates for the target (both glue
 # features on), the host tools for the host.
-lint-sel4: $(BUILD)/$(SEL4_ARCH)-sel4.json | sdk-check
-	$(SEL4_ENV) $(CARGO) clippy $(SEL4_FLAGS) --target-dir $(BUILD)/clippy \
+lint-sel4: $(SPEC) | sdk-check
+	$(SEL4_ENV) $(CARGO) clippy $(SEL4_FLAGS) --target-dir $(SEL4_TARGET_DIR) \
 		--features selfheal-sel4/deferred-log,selfheal-sel4/trace \
 		-p selfheal-sel4 -p selfheal-pd-serial -p selfheal-pd-client -p selfheal-pd-monitor -- -D warnings
 	cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) clippy -p selfheal-sel4-build \
@@ -391,6 +390,11 @@ bench-qemu-observers: sdk-check
 
 clean:
 	rm -rf build
+
+# Everything the seL4 targets made (target directories, images, logs), but
+# the tools (build/tools: sel4-reset-cli).
+clean-sel4:
+	rm -rf build/cargo-* build/specs build/qemu_virt_aarch64-* build/x86_64_generic-*
 
 FORCE:
 
