@@ -81,9 +81,10 @@ BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)$(BUILD_SUFFIX)
 IMAGE := $(BUILD)/loader.img
 # One cargo target directory per board, shared by its configs and variants
 # (images, logs and final ELFs stay in $(BUILD)): the host half (bindgen,
-# the build scripts) is most of a target directory's size. Each config gets
-# its own target spec path, which cargo hashes into every artifact, so the
-# configs' kernel headers (baked in by sel4-sys) never mix.
+# the build scripts) is most of a target directory's size. A change of
+# config re-runs sel4-sys's build script (it watches SEL4_INCLUDE_DIRS) and
+# rebuilds what depends on it, so kernel headers of two configs never mix;
+# run one make per board at a time.
 SEL4_TARGET_DIR := $(ROOT)/build/cargo-$(MICROKIT_BOARD)
 SPEC = $(ROOT)/build/specs/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)/$(SEL4_ARCH)-sel4.json
 SYSTEM := $(BUILD)/selfheal.system

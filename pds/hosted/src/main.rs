@@ -301,6 +301,9 @@ fn describe_plan(bytes: &[u8]) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    if n == 0 {
+        return "no planned faults".into();
+    }
     format!(
         "{n} planned faults (kinds: {}; sites: {})",
         list(kinds),
