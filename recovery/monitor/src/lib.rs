@@ -394,13 +394,29 @@ impl<P: Platform> Monitor<P> {
             // last events.
             let mut buf = [0u8; persist::REPORT_BYTES];
             let n = r.report(&mut buf);
-            let text = core::str::from_utf8(&buf[..n]).unwrap_or("(report not text)");
+            // The driver wrote it: keep the text up to the first byte
+            // that is not, and say so.
+            let (text, rest) = match core::str::from_utf8(&buf[..n]) {
+                Ok(t) => (t, 0),
+                Err(e) => (
+                    core::str::from_utf8(&buf[..e.valid_up_to()]).unwrap_or(""),
+                    n - e.valid_up_to(),
+                ),
+            };
             for line in text.lines().filter(|l| !l.trim().is_empty()) {
                 pd_log!(
                     &self.p,
                     "monitor: {} report: {}",
                     c.cfg.name,
                     line.trim_end()
+                );
+            }
+            if rest > 0 {
+                pd_log!(
+                    &self.p,
+                    "monitor: {} report: ({} bytes not text left out)",
+                    c.cfg.name,
+                    rest
                 );
             }
         }

@@ -276,7 +276,13 @@ impl RawText {
     fn finish(mut self) -> usize {
         let m = REPORT_TRUNCATED.as_bytes();
         if self.truncated && self.cap >= m.len() {
-            let at = self.len.min(self.cap - m.len());
+            let mut at = self.len.min(self.cap - m.len());
+            // Cut at a character boundary, so the report stays text: step
+            // back over UTF-8 continuation bytes (at most three).
+            // SAFETY: at < len <= cap, inside the buffer.
+            while at > 0 && unsafe { core::ptr::read(self.buf.add(at)) } & 0xc0 == 0x80 {
+                at -= 1;
+            }
             // SAFETY: at + m.len() <= cap.
             unsafe { core::ptr::copy_nonoverlapping(m.as_ptr(), self.buf.add(at), m.len()) };
             self.len = at + m.len();

@@ -163,3 +163,45 @@ fn no_observer_lets_everything_through() {
     );
     assert_eq!(h.protected(Channel::of(0), &Message::new(41)).label, 42);
 }
+
+/// Writes `text` into a report buffer of `cap` bytes the way the channel
+/// layer does, and returns what the monitor would read.
+fn report_of(text: &str, cap: usize) -> std::string::String {
+    let mut buf = std::vec![0u8; cap];
+    let mut t = RawText {
+        buf: buf.as_mut_ptr(),
+        cap,
+        len: 0,
+        truncated: false,
+    };
+    let _ = fmt::Write::write_str(&mut t, text);
+    let n = t.finish();
+    std::string::String::from_utf8(buf[..n].to_vec()).expect("a report is text")
+}
+
+#[test]
+fn a_report_that_fits_is_kept_whole_and_unmarked() {
+    assert_eq!(report_of("state idle\n", 64), "state idle\n");
+    let exact = "x".repeat(64);
+    assert_eq!(report_of(&exact, 64), exact);
+}
+
+#[test]
+fn a_report_that_does_not_fit_ends_with_the_truncation_marker() {
+    let long = "event 0123456789\n".repeat(200);
+    let r = report_of(&long, 1024);
+    assert_eq!(r.len(), 1024);
+    assert!(r.ends_with(REPORT_TRUNCATED), "{r:?}");
+    assert!(long.starts_with(&r[..1024 - REPORT_TRUNCATED.len()]));
+}
+
+#[test]
+fn a_truncated_report_is_cut_at_a_character_boundary() {
+    // A multi-byte character straddles every possible cut point.
+    for pad in 0..4 {
+        let long = std::format!("{}{}", "a".repeat(pad), "\u{2192}".repeat(600));
+        let r = report_of(&long, 1024);
+        assert!(r.ends_with(REPORT_TRUNCATED), "{r:?}");
+        assert!(r.len() <= 1024);
+    }
+}
