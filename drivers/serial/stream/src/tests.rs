@@ -21,6 +21,10 @@ struct LogUart {
     out: Rc<RefCell<Vec<u8>>>,
     inits: Rc<RefCell<u32>>,
     polls: Rc<RefCell<u32>>,
+    /// A receiver that is never empty (a line that refills the FIFO as
+    /// fast as it is read, as QEMU's does), and the reads it served.
+    flood: Rc<RefCell<bool>>,
+    reads: Rc<RefCell<u64>>,
 }
 
 std::thread_local! {
@@ -41,10 +45,18 @@ impl Uart for LogUart {
         self.out.borrow_mut().push(byte);
     }
     fn get(&self) -> Option<u8> {
-        None
+        if !*self.flood.borrow() {
+            return None;
+        }
+        let mut n = self.reads.borrow_mut();
+        *n += 1;
+        Some(*n as u8)
     }
     fn irq(&self) -> IrqStatus {
-        IrqStatus::default()
+        IrqStatus {
+            rx: *self.flood.borrow(),
+            tx: false,
+        }
     }
 }
 
@@ -241,4 +253,27 @@ fn an_inconsistent_state_is_not_recovered() {
         serial_api::decode_reply(&replies[0].1),
         Err(SerialError::Restarted { epoch: 1 })
     );
+}
+
+#[test]
+fn a_receiver_that_never_empties_lets_the_driver_start_and_serve() {
+    let (p, uart) = setup();
+    *uart.flood.borrow_mut() = true;
+    // Before the bound, the start's drain never returned.
+    let mut s = start(&p, None, Some(MONITOR));
+    assert_eq!(*uart.reads.borrow(), RX_BURST as u64);
+    // Each interrupt takes one more burst and is acknowledged.
+    for k in 2..=4u64 {
+        pd_core::Handler::notified(&mut s, ChannelSet::EMPTY.with(UART_IRQ));
+        assert_eq!(*uart.reads.borrow(), k * RX_BURST as u64);
+    }
+    // Requests are served between them.
+    assert_eq!(
+        call(&mut s, &Request::Open.encode()).label,
+        serial_api::label::OPENED
+    );
+    fill(&p, b"hi");
+    let r = serial_api::decode_reply(&call(&mut s, &write(1, 2)));
+    assert_eq!(r, Ok(Reply::Written { seq: 1, count: 2 }));
+    assert_eq!(uart.out.borrow().as_slice(), b"hi");
 }
