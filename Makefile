@@ -13,12 +13,15 @@
 #   make              PD ELFs + sel4-reset + system file + region images + loader image
 #   make qemu         boot it (serial on the terminal; C-a x quits)
 #   make test-qemu    boot under a timeout, capture the serial log, check it
-#   make bench-qemu   boot under -icount and extract the restart phases
+#   make bench-qemu   boot under -icount and extract the restart phases; records
+#                     them in docs/figures/ and renders the README's table
 #   make test-qemu-escalation   a crash loop: warm -> cold -> stop, clients told
 #   make test-qemu-protocol     protocol violations: an illegal reply, a client in the
 #                               wrong state, a livelock past a timeout state
 #   make bench-qemu-observers   what the protocol observers cost on seL4 (-icount):
 #                               one check in guest instructions, stream on/off
+#                               (recorded and rendered likewise)
+#   make readme-figures  the README's figure tables from docs/figures/*.json
 #   make lint-sel4    clippy -D warnings on support/sel4 for the board and config
 #   make campaign-qemu          the fault-anywhere campaign on seL4 under QEMU
 #   make test-qemu-monitor-down the monitor itself crashes: the console says so
@@ -118,7 +121,7 @@ ELF_OUT = $(SEL4_TARGET_DIR)/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
-.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 \
+.PHONY: all image elfs system regions qemu test-qemu bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 readme-figures \
 	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean clean-sel4 help FORCE
 
 all: image
@@ -320,6 +323,12 @@ PROTO_BUILD = $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-protocol-$(1)
 PROTO_RUN = $(QEMU_SH) $(call PROTO_BUILD,$(1))/loader.img $(call PROTO_BUILD,$(1))/test-qemu.log \
 	$(QEMU_TIMEOUT) '$(DONE_REGEX)' || true
 LOG_CHECK = $(CARGO) run -q -p system-tests --bin log-check --
+FIGURES = $(CARGO) run -q -p figures --
+FIGURES_DIR = $(ROOT)/docs/figures
+# Which tree the figures measure: the commit the images were built from
+# (-dirty if the tree had changes).
+FIGURES_MADE = --board $(MICROKIT_BOARD) --config $(MICROKIT_CONFIG) \
+	--commit $$(git -C $(ROOT) describe --always --dirty) --date $$(date -u +%F)
 test-qemu-protocol: sdk-check
 	$(MAKE) --no-print-directory image BUILD_SUFFIX=-protocol-reply FAULTS=6 \
 		FAULT_KINDS=illegal-reply,panic FAULT_SEED=5
@@ -367,7 +376,10 @@ bench-qemu: sdk-check
 	QEMU_ICOUNT=1 $(QEMU_SH) $(BENCH_BUILD)/loader.img $(BENCH_BUILD)/faulted.log $(QEMU_TIMEOUT) '$(DONE_REGEX)'
 	$(CARGO) run -q -p system-tests --bin log-check -- $(BENCH_BUILD)/faulted.log \
 		--min-bytes $(MIN_BYTES) --min-faults $(MIN_FAULTS) --kinds $(CHECK_KINDS)
-	$(SEL4_TOOLS) bench $(BENCH_BUILD)/clean.log $(BENCH_BUILD)/faulted.log | tee $(BENCH_BUILD)/report.txt
+	$(FIGURES) bench $(BENCH_BUILD)/clean.log $(BENCH_BUILD)/faulted.log \
+		--record $(FIGURES_DIR)/bench-qemu-$(MICROKIT_BOARD)-$(MICROKIT_CONFIG).json $(FIGURES_MADE) \
+		| tee $(BENCH_BUILD)/report.txt
+	$(MAKE) --no-print-directory readme-figures
 
 # Protocol observers on seL4 (issue 3), under -icount shift=0, no faults:
 # the stream with every observer on and with every observer off (the PDs'
@@ -386,8 +398,17 @@ bench-qemu-observers: sdk-check
 	$(call OBS_RUN,cost)
 	$(LOG_CHECK) $(call OBS_BUILD,on)/run.log --min-bytes $(MIN_BYTES) --max-faults 0
 	$(LOG_CHECK) $(call OBS_BUILD,off)/run.log --min-bytes $(MIN_BYTES) --max-faults 0
-	$(SEL4_TOOLS) observers $(call OBS_BUILD,on)/run.log $(call OBS_BUILD,off)/run.log \
-		$(call OBS_BUILD,cost)/run.log | tee $(call OBS_BUILD,cost)/report.txt
+	$(FIGURES) observers $(call OBS_BUILD,on)/run.log $(call OBS_BUILD,off)/run.log \
+		$(call OBS_BUILD,cost)/run.log \
+		--record $(FIGURES_DIR)/observers-$(MICROKIT_BOARD)-$(MICROKIT_CONFIG).json $(FIGURES_MADE) \
+		| tee $(call OBS_BUILD,cost)/report.txt
+	$(MAKE) --no-print-directory readme-figures
+
+# The README's figure tables are rendered from the records the two benches
+# leave in docs/figures/ (with board, config, commit and date); a cargo test
+# fails if README.md and the records disagree.
+readme-figures:
+	$(FIGURES) readme README.md $(FIGURES_DIR)
 
 clean:
 	rm -rf build
