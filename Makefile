@@ -325,10 +325,11 @@ PROTO_RUN = $(QEMU_SH) $(call PROTO_BUILD,$(1))/loader.img $(call PROTO_BUILD,$(
 LOG_CHECK = $(CARGO) run -q -p system-tests --bin log-check --
 FIGURES = $(CARGO) run -q -p figures --
 FIGURES_DIR = $(ROOT)/docs/figures
-# Which tree the figures measure: the commit the images were built from
-# (-dirty if the tree had changes).
-FIGURES_MADE = --board $(MICROKIT_BOARD) --config $(MICROKIT_CONFIG) \
-	--commit $$(git -C $(ROOT) describe --always --dirty) --date $$(date -u +%F)
+# Which tree the figures measure: the commit the images were built from,
+# -dirty if anything but the README and docs/ (where the figures go) had
+# changes.
+FIGURES_MADE = --board $(MICROKIT_BOARD) --config $(MICROKIT_CONFIG) --date $$(date -u +%F) \
+	--commit $$(git -C $(ROOT) rev-parse --short HEAD)$$(git -C $(ROOT) diff --quiet HEAD -- . ':!README.md' ':!docs' || echo -dirty)
 test-qemu-protocol: sdk-check
 	$(MAKE) --no-print-directory image BUILD_SUFFIX=-protocol-reply FAULTS=6 \
 		FAULT_KINDS=illegal-reply,panic FAULT_SEED=5

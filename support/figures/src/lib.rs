@@ -27,7 +27,7 @@ pub struct Made {
     pub board: String,
     /// Microkit config (debug, release, benchmark).
     pub config: String,
-    /// `git describe --always --dirty` of the tree the images were built from.
+    /// The commit the images were built from (`-dirty`: with changes).
     pub commit: String,
     /// UTC date of the run (YYYY-MM-DD).
     pub date: String,
