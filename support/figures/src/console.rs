@@ -95,11 +95,11 @@ pub fn parse_run(d: &[String]) -> Run {
                 let kind = kind_of_epoch.get(&epoch).cloned().unwrap_or_default();
                 run.restarts.push((kind, us));
             }
-        } else if l.starts_with("trace: ") && l.contains(" restart child ") {
+        } else if l.contains(": trace restart child ") {
             if let (Some(rx), Some(iss)) = (num_after(l, "received"), num_after(l, "issued")) {
                 issues.push((rx, iss));
             }
-        } else if l.starts_with("trace: serial start ") {
+        } else if l.starts_with("serial: trace start ") {
             let (Some(entry), Some(replied), Some(lp)) = (
                 num_after(l, "entry"),
                 num_after(l, "replied"),
@@ -108,8 +108,8 @@ pub fn parse_run(d: &[String]) -> Run {
                 continue;
             };
             starts.push((entry, replied, lp));
-        } else if l.starts_with("trace: serial clock ") {
-            // "trace: serial clock <unit words> <hz> Hz"
+        } else if l.starts_with("serial: trace clock ") {
+            // "serial: trace clock <unit words> <hz> Hz"
             let words: Vec<&str> = l.split_whitespace().collect();
             if words.len() >= 6 {
                 run.hz = words[words.len() - 2].parse().unwrap_or(0);
@@ -238,14 +238,14 @@ mod tests {
     #[test]
     fn a_trace_pairs_with_the_first_start_after_it_and_none_across_a_later_restart() {
         let d = lines(&[
-            "trace: monitor restart child 0 after fault received 100 issued 150",
-            "trace: monitor restart child 0 after fault received 1000 issued 1100",
-            "trace: serial start entry 1200 replied 1300 loop 1350",
+            "recovery_monitor: trace restart child 0 after fault received 100 issued 150",
+            "recovery_monitor: trace restart child 0 after fault received 1000 issued 1100",
+            "serial: trace start entry 1200 replied 1300 loop 1350",
             // A restart with no start of its own before the next restart.
-            "trace: monitor restart child 0 after fault received 2000 issued 2100",
-            "trace: monitor restart child 0 after fault received 3000 issued 3050",
-            "trace: serial start entry 3100 replied 3110 loop 3120",
-            "trace: serial clock CNTPCT ticks 62500000 Hz",
+            "recovery_monitor: trace restart child 0 after fault received 2000 issued 2100",
+            "recovery_monitor: trace restart child 0 after fault received 3000 issued 3050",
+            "serial: trace start entry 3100 replied 3110 loop 3120",
+            "serial: trace clock CNTPCT ticks 62500000 Hz",
         ]);
         let r = parse_run(&d);
         assert_eq!(r.traces, vec![[100, 100, 50, 100], [50, 10, 10, 50]]);

@@ -5,15 +5,20 @@
 //! one instruction, one CNTPCT tick sixteen).
 //!
 //! Lines (written through the console, so deferred under `deferred-log`):
-//! * `trace: <pd> clock <unit> <hz> Hz` once per start;
-//! * `trace: <pd> restart child <id> after <event> received <t> issued <t>`
+//! * `<pd>: trace clock <unit> <hz> Hz` once per start;
+//! * `<pd>: trace restart child <id> after <event> received <t> issued <t>`
 //!   in a parent, for every restart: the event (`fault` IPC or `notification`,
 //!   e.g. the watchdog tick that found a hang) returned from the kernel, and
 //!   the handler had issued the restart;
-//! * `trace: <pd> start entry <t> replied <t> loop <t>` in every PD once its
+//! * `<pd>: trace start entry <t> replied <t> loop <t>` in every PD once its
 //!   event loop's first `ReplyRecv` has returned: the glue was entered (after
 //!   sel4-reset and the Rust runtime), `reply_pending` was called (0 if not),
 //!   the first `ReplyRecv` was issued.
+//!
+//! The PD's name comes first, as in every log line: the console checker
+//! tells interleaved diagnostic spans apart by that prefix (on x86 `release`
+//! the monitor's debug port and the serial driver's UART share one console,
+//! and two spans both named `trace` were taken for one PD's dead line).
 
 #[cfg(feature = "trace")]
 mod imp {
@@ -45,12 +50,12 @@ mod imp {
     pub fn report_start() {
         let name = crate::config().name;
         crate::console::line(format_args!(
-            "trace: {name} clock {} {} Hz",
+            "{name}: trace clock {} {} Hz",
             crate::time::TICK_UNIT,
             crate::time::freq_hz()
         ));
         crate::console::line(format_args!(
-            "trace: {name} start entry {} replied {} loop {}",
+            "{name}: trace start entry {} replied {} loop {}",
             ENTRY.load(Relaxed),
             REPLIED.load(Relaxed),
             LOOP.load(Relaxed)
@@ -71,7 +76,7 @@ mod imp {
         let issued = ISSUED.swap(0, Relaxed);
         if issued != 0 {
             crate::console::line(format_args!(
-                "trace: {} restart child {} after {event} received {} issued {issued}",
+                "{}: trace restart child {} after {event} received {} issued {issued}",
                 crate::config().name,
                 CHILD.load(Relaxed),
                 RECEIVED.load(Relaxed),
