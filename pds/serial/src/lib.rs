@@ -159,6 +159,19 @@ fn start<P: Platform, O: Observer>(
         _ => StartMode::Restart,
     };
     let p = Checked::persistent(platform, cell.init(observer), area, mode);
+    // A line before any output of this start (recovery may replay stream
+    // bytes): it ends, for the console checker, a line of ours that the
+    // previous incarnation died in the middle of, so that no stream byte is
+    // taken for the rest of that line.
+    pd_log!(
+        &p,
+        "serial: starting ({})",
+        if boot.first_boot() {
+            "first boot"
+        } else {
+            "restart"
+        }
+    );
     let mut h =
         Personality::<_, SerialDriver<BoardUart<P::Device>>>::start(p.clone(), Some(MONITOR), boot);
     let (init, zero) = (

@@ -26,10 +26,15 @@ pub struct Split {
 /// A PD stopped mid-line never closes its span; its next incarnation's lines
 /// begin with the same `<pd>:` prefix, and a PD cannot preempt itself: an
 /// open span of the same PD below a new one is therefore dead, and is cut
-/// there (emitted as it is).
+/// there (emitted as it is). A PD stopped before the colon of its prefix
+/// left a span whose name is a start of the new one's (`se` below
+/// `serial:`): dead too; its part after that start is what the console
+/// received while the dead span was open, and goes back to the data.
 pub fn split(console: &[u8]) -> Split {
     struct Open {
         text: Vec<u8>,
+        /// Console offset of each byte of `text`.
+        offsets: Vec<usize>,
         /// The `<pd>` of its `<pd>: ` prefix, once seen.
         name: Option<Vec<u8>>,
     }
@@ -47,6 +52,7 @@ pub fn split(console: &[u8]) -> Split {
         match b {
             0x0e => open.push(Open {
                 text: Vec::new(),
+                offsets: Vec::new(),
                 name: None,
             }),
             0x0f => {
@@ -57,6 +63,7 @@ pub fn split(console: &[u8]) -> Split {
             _ => match open.last_mut() {
                 Some(top) => {
                     top.text.push(b);
+                    top.offsets.push(i);
                     if top.name.is_none() && b == b':' {
                         let name = top.text[..top.text.len() - 1].to_vec();
                         let is_name = !name.is_empty()
@@ -73,6 +80,17 @@ pub fn split(console: &[u8]) -> Split {
                             {
                                 let dead = open.remove(k);
                                 emit(&mut s, &dead.text);
+                            } else if let Some((k, q)) =
+                                open[..n - 1].iter().enumerate().find_map(|(k, o)| {
+                                    let q =
+                                        o.text.iter().zip(&me).take_while(|(a, b)| a == b).count();
+                                    (o.name.is_none() && q > 0).then_some((k, q))
+                                })
+                            {
+                                let dead = open.remove(k);
+                                emit(&mut s, &dead.text[..q]);
+                                s.data.extend_from_slice(&dead.text[q..]);
+                                s.offsets.extend_from_slice(&dead.offsets[q..]);
                             }
                         }
                     }
@@ -645,6 +663,38 @@ mod tests {
                 .any(|l| l == "monitor: serial -> warm restart, epoch 4"),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn a_span_cut_before_its_colon_gives_back_the_stream_it_swallowed() {
+        // Stopped after "se" (of "serial:"); the restarted driver's bytes
+        // land in that span until its next line begins.
+        let mut s = stream(5, 40);
+        let at = 1200;
+        s.splice(at..at, b"\x0ese".iter().copied());
+        let later = at + 3 + 700;
+        let line =
+            b"\x0emonitor: serial -> warm restart, epoch 2\n\x0f\x0eserial: start epoch 2\n\x0f";
+        s.splice(later..later, line.iter().copied());
+        assert!(verify(&s).is_ok(), "{:?}", verify(&s));
+        let d = split(&s).diags;
+        assert!(d.iter().any(|l| l == "se"), "{d:?}");
+        assert!(d.iter().any(|l| l == "serial: start epoch 2"), "{d:?}");
+        let a = account(&s).expect("account");
+        assert_eq!((a.lost, a.duplicated, a.corrupt), (0, 0, 0), "{a:?}");
+    }
+
+    #[test]
+    fn another_pds_unfinished_prefix_below_a_line_is_not_cut() {
+        // "cl" of "client:", preempted by the monitor: the client goes on.
+        let mut s = stream(5, 4);
+        let at = s.len() - 40;
+        let nested = b"\x0ecl\x0emonitor: tick\n\x0fient: done\n\x0f";
+        s.splice(at..at, nested.iter().copied());
+        assert!(verify(&s).is_ok());
+        let d = split(&s).diags;
+        assert!(d.iter().any(|l| l == "client: done"), "{d:?}");
+        assert!(d.iter().any(|l| l == "monitor: tick"), "{d:?}");
     }
 
     #[test]
