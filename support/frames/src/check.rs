@@ -57,6 +57,20 @@ pub fn split(console: &[u8]) -> Split {
             }),
             0x0f => {
                 if let Some(o) = open.pop() {
+                    // A PD that announces its start ("<pd>: starting", before
+                    // any other output of that start) may have died right
+                    // after opening a span the last time: an empty span just
+                    // below is that one (another PD's line would have a
+                    // character by now unless it was preempted at that very
+                    // instant).
+                    if let Some(n) = o.name.as_deref().filter(|n| !n.is_empty()) {
+                        let announce = [n, b": starting".as_slice()].concat();
+                        if o.text.starts_with(&announce) {
+                            while open.last().is_some_and(|t| t.text.is_empty()) {
+                                open.pop();
+                            }
+                        }
+                    }
                     emit(&mut s, &o.text);
                 }
             }
@@ -680,6 +694,18 @@ mod tests {
         let d = split(&s).diags;
         assert!(d.iter().any(|l| l == "se"), "{d:?}");
         assert!(d.iter().any(|l| l == "serial: start epoch 2"), "{d:?}");
+        let a = account(&s).expect("account");
+        assert_eq!((a.lost, a.duplicated, a.corrupt), (0, 0, 0), "{a:?}");
+    }
+
+    #[test]
+    fn a_span_cut_right_after_it_opened_ends_at_its_pds_next_start() {
+        let mut s = stream(5, 40);
+        let at = 1200;
+        let cut =
+            b"\x0e\x0emonitor: serial fault #2 [stopped]\n\x0f\x0eserial: starting (restart)\n\x0f";
+        s.splice(at..at, cut.iter().copied());
+        assert!(verify(&s).is_ok(), "{:?}", verify(&s));
         let a = account(&s).expect("account");
         assert_eq!((a.lost, a.duplicated, a.corrupt), (0, 0, 0), "{a:?}");
     }
