@@ -655,13 +655,23 @@ impl<P: Platform> Monitor<P> {
                     continue;
                 }
             }
-            let busy = busy_calls || busy_self || c.phase == Phase::Restarting;
+            // A start (the first boot too) is over when the child reports
+            // ready: until then its heartbeat (interrupts, loops in `init`)
+            // is no evidence that it will (an x86 code mutation in `cold`
+            // looped with a moving heartbeat, its client blocked for good).
+            let starting =
+                c.phase == Phase::Restarting || (c.region.is_some() && c.logged_epoch.is_none());
+            let busy = busy_calls || busy_self || starting;
             if !busy {
                 c.busy_since = None;
                 continue;
             }
             let since = *c.busy_since.get_or_insert(now);
-            let stalled = now.saturating_sub(since.max(c.heartbeat_at));
+            let stalled = if starting {
+                now.saturating_sub(since)
+            } else {
+                now.saturating_sub(since.max(c.heartbeat_at))
+            };
             if stalled >= hang {
                 self.stats.hangs += 1;
                 let fault = Fault::Hang {

@@ -99,7 +99,9 @@ fn setup() -> Sys {
     mon.with_children(&[0]);
     // The driver boots first and reports ready.
     start_driver(&drv);
-    let m = Monitor::new(mon.clone(), &CHILDREN);
+    let mut m = Monitor::new(mon.clone(), &CHILDREN);
+    // Its `ready` reaches the monitor (a start lasts until then).
+    m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
     Sys {
         mon,
         drv,
@@ -546,5 +548,36 @@ fn a_hung_tombstone_with_a_caller_waiting_is_quarantined() {
             (ChildId(0), ChildOp::Stop),
             (ChildId(0), ChildOp::Quarantine)
         ]
+    );
+}
+
+#[test]
+fn a_first_start_that_never_reports_ready_is_a_hang_even_with_a_moving_heartbeat() {
+    let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
+    drv.add_region(PERSISTENT_SETVAR, 4096);
+    drv.add_region(CONTROL_SETVAR, 4096);
+    let mon = MockPlatform::new("monitor", pd_core::Arch::Aarch64);
+    mon.share_region("serial_persistent", &drv, PERSISTENT_SETVAR);
+    mon.share_region("serial_control", &drv, CONTROL_SETVAR);
+    mon.add_region("serial_ledger", 4096);
+    mon.with_timer(TIMER);
+    mon.with_children(&[0]);
+    // The driver set its region up and then loops in its start, bumping
+    // its heartbeat, never reporting ready.
+    start_driver(&drv);
+    let mut m = Monitor::new(mon.clone(), &CHILDREN);
+    let r = drv.region(PERSISTENT_SETVAR).expect("region");
+    let hb = core::mem::offset_of!(persist::Header, heartbeat);
+    for i in 0..10u64 {
+        // SAFETY: inside the region.
+        unsafe { (r.as_mut_ptr().add(hb) as *mut u64).write(i + 1) };
+        mon.set_now(2000 * MS + i * 5 * MS);
+        m.notified(ChannelSet::EMPTY.with(TIMER));
+    }
+    let log = console(&mon);
+    assert!(log.contains("[hang] hang stalled="), "{log}");
+    assert!(
+        mon.record(|r| r.child_ops.first() == Some(&(ChildId(0), ChildOp::Stop))),
+        "{log}"
     );
 }
