@@ -657,8 +657,7 @@ impl<P: Platform> Monitor<P> {
             }
             // A start (the first boot too) is over when the child reports
             // ready: until then its heartbeat (interrupts, loops in `init`)
-            // is no evidence that it will (an x86 code mutation in `cold`
-            // looped with a moving heartbeat, its client blocked for good).
+            // is no evidence that it will.
             let starting =
                 c.phase == Phase::Restarting || (c.region.is_some() && c.logged_epoch.is_none());
             let busy = busy_calls || busy_self || starting;
