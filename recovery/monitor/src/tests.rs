@@ -84,8 +84,16 @@ fn start_driver(drv: &MockPlatform) {
 }
 
 /// A monitor, a driver sharing its region and control page, and the call
-/// ledger of the driver's client.
+/// ledger of the driver's client; the driver has reported ready.
 fn setup() -> Sys {
+    let mut s = setup_unready();
+    // Its `ready` reaches the monitor (a start lasts until then).
+    s.m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
+    s
+}
+
+/// The same, before the driver's first `ready` reached the monitor.
+fn setup_unready() -> Sys {
     let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
     drv.add_region(PERSISTENT_SETVAR, 4096);
     drv.add_region(CONTROL_SETVAR, 4096);
@@ -99,9 +107,7 @@ fn setup() -> Sys {
     mon.with_children(&[0]);
     // The driver boots first and reports ready.
     start_driver(&drv);
-    let mut m = Monitor::new(mon.clone(), &CHILDREN);
-    // Its `ready` reaches the monitor (a start lasts until then).
-    m.notified(ChannelSet::EMPTY.with(Channel::of(1)));
+    let m = Monitor::new(mon.clone(), &CHILDREN);
     Sys {
         mon,
         drv,
@@ -553,19 +559,11 @@ fn a_hung_tombstone_with_a_caller_waiting_is_quarantined() {
 
 #[test]
 fn a_first_start_that_never_reports_ready_is_a_hang_even_with_a_moving_heartbeat() {
-    let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
-    drv.add_region(PERSISTENT_SETVAR, 4096);
-    drv.add_region(CONTROL_SETVAR, 4096);
-    let mon = MockPlatform::new("monitor", pd_core::Arch::Aarch64);
-    mon.share_region("serial_persistent", &drv, PERSISTENT_SETVAR);
-    mon.share_region("serial_control", &drv, CONTROL_SETVAR);
-    mon.add_region("serial_ledger", 4096);
-    mon.with_timer(TIMER);
-    mon.with_children(&[0]);
     // The driver set its region up and then loops in its start, bumping
     // its heartbeat, never reporting ready.
-    start_driver(&drv);
-    let mut m = Monitor::new(mon.clone(), &CHILDREN);
+    let Sys {
+        mon, drv, mut m, ..
+    } = setup_unready();
     let r = drv.region(PERSISTENT_SETVAR).expect("region");
     let hb = core::mem::offset_of!(persist::Header, heartbeat);
     for i in 0..10u64 {
