@@ -121,6 +121,8 @@ pub struct Tracker {
     last_cold: Option<u64>,
     /// Successes at the last crash-loop (budget) cold start.
     loop_cold_at: Option<u64>,
+    /// Successes at the last unanswerable request's cold start.
+    unanswerable_at: Option<u64>,
     stopped: bool,
     warm: u64,
     cold: u64,
@@ -135,6 +137,7 @@ impl Tracker {
             successes_mark: None,
             last_cold: None,
             loop_cold_at: None,
+            unanswerable_at: None,
             stopped: false,
             warm: 0,
             cold: 0,
@@ -168,7 +171,24 @@ impl Tracker {
 
     /// Decide about a fault that leaves the request in flight unanswerable
     /// (a protocol timeout): cold, or stop if a cold start already failed.
+    ///
+    /// A cold start loses the client's session, and the client's first call
+    /// after it re-opens the session: that one success is not progress. A
+    /// request unanswerable again with at most that call between is the
+    /// same livelock: stop (else a driver that can open but never complete
+    /// a write is restarted cold for ever, one timeout apart; found by a
+    /// hosted code mutation).
     pub fn on_unanswerable(&mut self, now: u64, ev: Evidence) -> Decision {
+        if self.stopped {
+            return Decision::Stop;
+        }
+        let again = self
+            .unanswerable_at
+            .is_some_and(|m| ev.successes <= m.saturating_add(1));
+        self.unanswerable_at = Some(ev.successes);
+        if again {
+            return self.stop();
+        }
         match self.on_fault(
             now,
             Evidence {
@@ -388,6 +408,28 @@ mod tests {
         // The cold start livelocks too (3 s later, long after the window):
         // two cold starts with no progress between them is a stop.
         assert_eq!(t.on_unanswerable(3000 * MS, ev(0)), Decision::Stop);
+    }
+
+    #[test]
+    fn a_request_unanswerable_again_after_only_a_session_reopen_stops() {
+        let mut t = tracker(5);
+        assert_eq!(
+            t.on_unanswerable(0, ev(7)),
+            Decision::Cold(ColdReason::Unanswerable)
+        );
+        // 2.9 s later (far outside the window), one success between: the
+        // client's re-open after the cold start.
+        assert_eq!(t.on_unanswerable(2900 * MS, ev(8)), Decision::Stop);
+        // With real progress between, a later timeout is a new fault.
+        let mut t = tracker(5);
+        assert_eq!(
+            t.on_unanswerable(0, ev(7)),
+            Decision::Cold(ColdReason::Unanswerable)
+        );
+        assert_eq!(
+            t.on_unanswerable(2900 * MS, ev(30)),
+            Decision::Cold(ColdReason::Unanswerable)
+        );
     }
 
     #[test]
