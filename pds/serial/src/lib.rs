@@ -21,7 +21,7 @@ use pd_core::{pd_log, Arch, Channel, DeviceIo, Platform};
 use personality::{Personality, Staging, StartPath};
 use pl011::Pl011;
 use serial_api::spec::{SerialChannels, SerialObserver};
-use serial_stream::{AttachUart, IrqStatus, SerialDriver, SerialState, Uart};
+use serial_stream::{AttachUart, IrqStatus, Misconfigured, SerialDriver, SerialState, Uart};
 
 /// Channel ids of this PD's ports, as `system.xml` binds them (generated).
 pub mod ports {
@@ -53,7 +53,7 @@ macro_rules! each {
 }
 
 impl<D: DeviceIo> Uart for BoardUart<D> {
-    fn init(&self) {
+    fn init(&self) -> Result<(), Misconfigured> {
         each!(self, u => u.init())
     }
     fn resume(&self) {

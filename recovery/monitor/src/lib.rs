@@ -541,7 +541,8 @@ impl<P: Platform> Monitor<P> {
             return;
         };
         let rec = region.start_record();
-        if rec.epoch != c.epoch
+        if rec.path == persist::NO_START
+            || rec.epoch != c.epoch
             || c.logged_epoch == Some(rec.epoch)
             || rec.t_entry < c.timing.t_fault
         {

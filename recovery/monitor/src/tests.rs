@@ -94,6 +94,12 @@ fn setup() -> Sys {
 
 /// The same, before the driver's first `ready` reached the monitor.
 fn setup_unready() -> Sys {
+    setup_booted(true)
+}
+
+/// The same; with `started` false the driver's first start has not
+/// finished (its region holds no start record: it faulted in `init`).
+fn setup_booted(started: bool) -> Sys {
     let drv = MockPlatform::new("serial", pd_core::Arch::Aarch64);
     drv.add_region(PERSISTENT_SETVAR, 4096);
     drv.add_region(CONTROL_SETVAR, 4096);
@@ -106,7 +112,9 @@ fn setup_unready() -> Sys {
     mon.with_timer(TIMER);
     mon.with_children(&[0]);
     // The driver boots first and reports ready.
-    start_driver(&drv);
+    if started {
+        start_driver(&drv);
+    }
     let m = Monitor::new(mon.clone(), &CHILDREN);
     Sys {
         mon,
@@ -578,4 +586,16 @@ fn a_first_start_that_never_reports_ready_is_a_hang_even_with_a_moving_heartbeat
         mon.record(|r| r.child_ops.first() == Some(&(ChildId(0), ChildOp::Stop))),
         "{log}"
     );
+}
+
+#[test]
+fn a_first_start_that_faults_before_its_start_record_is_not_logged_up() {
+    // The region is as a first boot left it before `init` finished: blank,
+    // so its (zero) start record names epoch 0 like the monitor's child.
+    let mut s = setup_booted(false);
+    s.mon.set_now(1000 * MS);
+    assert_eq!(s.m.fault(ChildId(0), &vm_fault()), FaultAction::Handled);
+    let log = console(&s.mon);
+    assert!(!log.contains("serial up"), "{log}");
+    assert!(log.contains("serial fault #1 [memory]"), "{log}");
 }

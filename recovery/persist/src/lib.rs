@@ -440,6 +440,11 @@ impl Untrusted {
     }
 }
 
+/// [`StartRecord::path`] of a region no start has finished in yet (a
+/// blank region's record, whose epoch 0 would otherwise pass for the first
+/// boot's).
+pub const NO_START: u32 = 0;
+
 /// The path a driver start takes.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum StartPath {
@@ -454,10 +459,10 @@ pub enum StartPath {
 }
 
 impl StartPath {
-    /// Numeric code for [`StartRecord::path`].
+    /// Numeric code for [`StartRecord::path`]; never [`NO_START`].
     pub const fn code(self) -> u32 {
         match self {
-            Self::Fresh(_) => 0,
+            Self::Fresh(_) => 4,
             Self::Warm => 1,
             Self::Cold => 2,
             Self::Tombstone => 3,
@@ -467,7 +472,8 @@ impl StartPath {
     /// Name for logs.
     pub const fn name(code: u32) -> &'static str {
         match code {
-            0 => "fresh",
+            NO_START => "none",
+            4 => "fresh",
             1 => "warm",
             2 => "cold",
             3 => "tombstone",

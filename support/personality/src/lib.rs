@@ -40,10 +40,9 @@
 #![no_std]
 
 use core::cell::UnsafeCell;
-use core::fmt::Write as _;
 
 use pd_core::message::LABEL_RETRY;
-use pd_core::{pd_log, Channel, ChannelSet, Handler, LineBuf, Message, Platform};
+use pd_core::{pd_log, Channel, ChannelSet, Handler, Message, Platform};
 pub use persist::StartPath;
 use persist::{
     CommitCheck, ControlPage, Directive, DriverRegion, Loaded, Persistent, SlotPhase, StartRecord,
@@ -591,17 +590,10 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
         Self::reformat(env, slot);
         match D::init(env) {
             Ok(driver) => Mode::Serving(driver),
-            Err(e) => {
-                let mut line = LineBuf::new();
-                let _ = write!(line, "{e:?}");
-                pd_log!(
-                    &env.platform,
-                    "{}: init failed ({}): serving errors only",
-                    D::NAME,
-                    line.as_str()
-                );
-                Mode::Tombstone
-            }
+            // A driver that cannot start is a fault for the monitor to count
+            // (restart, then stop with the clients told), never a driver
+            // that quietly serves errors on its own, unsupervised.
+            Err(e) => panic!("{}: init failed ({e:?})", D::NAME),
         }
     }
 

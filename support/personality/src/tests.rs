@@ -445,3 +445,19 @@ fn a_fault_at_every_step_of_a_request_never_repeats_or_loses_a_word() {
         }
     }
 }
+
+#[test]
+fn a_driver_that_cannot_start_faults_for_the_monitor_instead_of_serving_errors_alone() {
+    set_crash(None);
+    // No device: `init` fails with `StartError::Device`.
+    let p = MockPlatform::new("stream", pd_core::Arch::Aarch64);
+    p.add_region(PERSISTENT_SETVAR, 4096);
+    p.add_region(CONTROL_SETVAR, 4096);
+    crash(|| {
+        start(&p, None);
+    });
+    assert!(
+        p.record(|r| r.notified.clone()).is_empty(),
+        "a start that failed must not tell the monitor it is ready"
+    );
+}

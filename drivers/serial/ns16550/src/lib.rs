@@ -9,7 +9,7 @@
 #![no_std]
 
 use pd_core::DeviceIo;
-use uart::{IrqStatus, Uart};
+use uart::{expect, IrqStatus, Misconfigured, Uart};
 
 /// Register offsets (DLAB = 0 unless noted).
 pub mod reg {
@@ -94,7 +94,7 @@ impl<D: DeviceIo> Ns16550<D> {
 }
 
 impl<D: DeviceIo> Uart for Ns16550<D> {
-    fn init(&self) {
+    fn init(&self) -> Result<(), Misconfigured> {
         self.io.write8(reg::IER, 0);
         self.io.write8(reg::LCR, lcr::DLAB);
         self.io.write8(reg::DLL, 1); // 115200 baud
@@ -102,13 +102,32 @@ impl<D: DeviceIo> Uart for Ns16550<D> {
         self.io.write8(reg::LCR, lcr::BITS_8N1);
         self.io
             .write8(reg::IIR_FCR, fcr::ENABLE | fcr::CLEAR_RX | fcr::CLEAR_TX);
-        self.io.write8(reg::MCR, mcr::DTR | mcr::RTS | mcr::OUT2);
+        let modem = mcr::DTR | mcr::RTS | mcr::OUT2;
+        self.io.write8(reg::MCR, modem);
         self.io.write8(reg::IER, ier::ERBFI);
+        // Read back what decides whether bytes reach the line: a DLAB left
+        // set turns every THR write into a divisor write.
+        let all = 0xff;
+        expect(
+            "LCR",
+            self.io.read8(reg::LCR).into(),
+            lcr::BITS_8N1.into(),
+            all,
+        )?;
+        expect("MCR", self.io.read8(reg::MCR).into(), modem.into(), 0x1f)?;
+        expect(
+            "IER",
+            self.io.read8(reg::IER).into(),
+            ier::ERBFI.into(),
+            0x0f,
+        )
     }
 
     fn resume(&self) {
-        // No FIFO reset, no divisor change: bytes in flight keep going.
-        if self.io.read8(reg::LCR) & lcr::DLAB != 0 {
+        // No FIFO reset, no divisor change: bytes in flight keep going. A
+        // line setting other than 8N1 (DLAB left set by a fault inside
+        // `init`, or a wrong value) is put right.
+        if self.io.read8(reg::LCR) != lcr::BITS_8N1 {
             self.io.write8(reg::LCR, lcr::BITS_8N1);
         }
         self.io.write8(reg::MCR, mcr::DTR | mcr::RTS | mcr::OUT2);
@@ -161,7 +180,7 @@ mod tests {
     #[test]
     fn init_sets_the_divisor_under_dlab_then_8n1() {
         let d = MockDevice::default();
-        Ns16550::new(d.clone()).init();
+        assert_eq!(Ns16550::new(d.clone()).init(), Ok(()));
         let w = d.writes();
         let dlab = w.iter().position(|&e| e == (reg::LCR, lcr::DLAB as u32));
         let n81 = w
@@ -170,6 +189,36 @@ mod tests {
         let dll = w.iter().position(|&e| e == (reg::DLL, 1));
         assert!(dlab < dll && dll < n81, "{w:?}");
         assert_eq!(w.last(), Some(&(reg::IER, ier::ERBFI as u32)));
+    }
+
+    /// A device that does not keep LCR (x86 campaign mutant 18 left DLAB
+    /// set: every byte after it went into the divisor latch, unseen).
+    struct StuckLcr(MockDevice, u8);
+
+    impl DeviceIo for StuckLcr {
+        fn read(&self, offset: usize, width: pd_core::Width) -> u32 {
+            if offset == reg::LCR {
+                return self.1.into();
+            }
+            self.0.read(offset, width)
+        }
+        fn write(&self, offset: usize, width: pd_core::Width, value: u32) {
+            self.0.write(offset, width, value)
+        }
+    }
+
+    #[test]
+    fn init_reads_back_its_configuration_and_names_what_did_not_take() {
+        let d = MockDevice::default();
+        let e = Ns16550::new(StuckLcr(d, lcr::DLAB | lcr::BITS_8N1)).init();
+        assert_eq!(
+            e,
+            Err(Misconfigured {
+                register: "LCR",
+                expected: lcr::BITS_8N1.into(),
+                found: (lcr::DLAB | lcr::BITS_8N1).into()
+            })
+        );
     }
 
     #[test]

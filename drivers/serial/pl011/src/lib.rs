@@ -9,7 +9,7 @@
 #![no_std]
 
 use pd_core::DeviceIo;
-use uart::{IrqStatus, Uart};
+use uart::{expect, IrqStatus, Misconfigured, Uart};
 
 /// Register offsets.
 pub mod reg {
@@ -96,7 +96,7 @@ impl<D: DeviceIo> Pl011<D> {
 }
 
 impl<D: DeviceIo> Uart for Pl011<D> {
-    fn init(&self) {
+    fn init(&self) -> Result<(), Misconfigured> {
         // TRM 3.3.8: disable, wait for the end of the current character,
         // flush by clearing FEN, program, then enable.
         self.io.write32(reg::CR, 0);
@@ -112,6 +112,14 @@ impl<D: DeviceIo> Uart for Pl011<D> {
         self.io.write32(reg::ICR, int::ALL);
         self.io.write32(reg::IMSC, int::RX | int::RT);
         self.io.write32(reg::CR, Self::enabled_bits());
+        // Read back what decides whether bytes reach the line.
+        let lcr = lcr_h::FEN | lcr_h::WLEN_8;
+        expect("UARTLCR_H", self.io.read32(reg::LCR_H), lcr, 0xff)?;
+        let on = Self::enabled_bits();
+        expect("UARTCR", self.io.read32(reg::CR), on, on)?;
+        expect("UARTIBRD", self.io.read32(reg::IBRD), 13, 0xffff)?;
+        let rx = int::RX | int::RT;
+        expect("UARTIMSC", self.io.read32(reg::IMSC), rx, int::ALL)
     }
 
     fn resume(&self) {
@@ -162,12 +170,37 @@ mod tests {
     #[test]
     fn init_programs_8n1_fifo_and_enables_last() {
         let d = MockDevice::default();
-        Pl011::new(d.clone()).init();
+        assert_eq!(Pl011::new(d.clone()).init(), Ok(()));
         let w = d.writes();
         assert_eq!(w.first(), Some(&(reg::CR, 0)));
         assert_eq!(w.last(), Some(&(reg::CR, cr::UARTEN | cr::TXE | cr::RXE)));
         assert!(w.contains(&(reg::LCR_H, lcr_h::FEN | lcr_h::WLEN_8)));
         assert!(w.contains(&(reg::IMSC, int::RX | int::RT)));
+    }
+
+    #[test]
+    fn init_names_a_register_that_did_not_take() {
+        // A write lost on its way (a mutated store): CR keeps UARTEN clear.
+        struct LostCr(MockDevice);
+        impl DeviceIo for LostCr {
+            fn read(&self, offset: usize, width: pd_core::Width) -> u32 {
+                self.0.read(offset, width)
+            }
+            fn write(&self, offset: usize, width: pd_core::Width, value: u32) {
+                if offset != reg::CR {
+                    self.0.write(offset, width, value)
+                }
+            }
+        }
+        let e = Pl011::new(LostCr(MockDevice::default())).init();
+        assert_eq!(
+            e,
+            Err(Misconfigured {
+                register: "UARTCR",
+                expected: cr::UARTEN | cr::TXE | cr::RXE,
+                found: 0
+            })
+        );
     }
 
     #[test]

@@ -29,7 +29,7 @@ use pd_core::{Channel, ChannelSet, Message, Platform, Region};
 use persist::Persistent;
 use personality::{Driver, Env, ErrorReply, StartError};
 use serial_api::{InvalidReason, Reply, Request, SerialError};
-pub use uart::{AttachUart, IrqStatus, Uart};
+pub use uart::{AttachUart, IrqStatus, Misconfigured, Uart};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Channel of the UART's interrupt.
@@ -124,7 +124,16 @@ impl<P: Platform, U: AttachUart<P>> Driver<P> for SerialDriver<U> {
         driver.inject(env, Site::Init, None);
         // Sessions held before a restart are gone; their owners must hear it.
         env.state().session_lost = u64::from(!env.first_boot());
-        driver.uart.init();
+        if let Err(m) = driver.uart.init() {
+            pd_core::pd_log!(
+                env.platform(),
+                "serial: UART {} reads {:#x} after init, not {:#x}",
+                m.register,
+                m.found,
+                m.expected
+            );
+            return Err(StartError::Device);
+        }
         driver.take_rx(env);
         Ok(driver)
     }

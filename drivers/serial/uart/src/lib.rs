@@ -18,10 +18,43 @@ pub struct IrqStatus {
     pub tx: bool,
 }
 
+/// A register that did not read back what `init` wrote to it: the device
+/// did not take its configuration (absent, broken, or programmed wrongly),
+/// so whatever the driver writes after it may never reach the line.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub struct Misconfigured {
+    /// The register's name in the chip's manual.
+    pub register: &'static str,
+    /// What `init` wanted it to hold (the bits it checks).
+    pub expected: u32,
+    /// What it read back (the same bits).
+    pub found: u32,
+}
+
+/// Compare a register's read-back `found` with `expected` under `mask`.
+pub fn expect(
+    register: &'static str,
+    found: u32,
+    expected: u32,
+    mask: u32,
+) -> Result<(), Misconfigured> {
+    if found & mask == expected & mask {
+        Ok(())
+    } else {
+        Err(Misconfigured {
+            register,
+            expected: expected & mask,
+            found: found & mask,
+        })
+    }
+}
+
 /// A UART's register protocol, as a stream driver needs it.
 pub trait Uart {
-    /// Bring the device to a known configuration (first or cold start).
-    fn init(&self);
+    /// Bring the device to a known configuration (first or cold start), and
+    /// read it back: a device that did not take it is an error, never a
+    /// driver that carries on writing into the void.
+    fn init(&self) -> Result<(), Misconfigured>;
     /// Make the device usable after a warm restart without disturbing bytes in
     /// flight (no reset, no FIFO flush).
     fn resume(&self);

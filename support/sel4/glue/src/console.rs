@@ -1,7 +1,9 @@
 //! The debug console, and panic/abort reporting.
 //!
 //! Output goes through `seL4_DebugPutChar` (one system call per byte) when the
-//! kernel has printing (Microkit's `debug` configuration). In `release` and
+//! kernel has printing (Microkit's `debug` configuration), except on x86 for
+//! the PDs with a debug console port of their own, which always write there
+//! (the kernel prints through the serial driver's COM1). In `release` and
 //! `benchmark` kernels there is no such call: the glue then writes itself to a
 //! console device the PD has (see `uart`): on qemu_virt_aarch64 the PL011,
 //! mapped into every PD (`setvar_vaddr="console"`, or the driver's own
@@ -59,6 +61,13 @@ pub fn mostly_full() -> bool {
 sel4::sel4_cfg_if! {
     if #[sel4_cfg(PRINTING)] {
         fn write_bytes(b: &[u8]) {
+            // A PD with a debug port of its own (x86) writes there even
+            // when the kernel prints: the kernel's console is COM1, which
+            // the serial driver programs, so a driver that misconfigures
+            // it must not silence the monitor and the client with it.
+            if uart::write_own_port(b) {
+                return;
+            }
             for &c in b {
                 sel4::debug_put_char(c);
             }
@@ -108,6 +117,19 @@ mod uart {
         })
     }
 
+    /// Write `b` to a debug port the PD has (x86); false if it has none.
+    pub fn write_own_port(b: &[u8]) -> bool {
+        match console() {
+            Some(Console::DebugPort(d)) => {
+                for &c in b {
+                    d.write(0, Width::U8, u32::from(c));
+                }
+                true
+            }
+            _ => false,
+        }
+    }
+
     pub fn write(b: &[u8]) {
         match console() {
             Some(Console::Pl011(d)) => {
@@ -122,10 +144,8 @@ mod uart {
                     d.write(0, Width::U8, u32::from(c));
                 }
             }
-            Some(Console::DebugPort(d)) => {
-                for &c in b {
-                    d.write(0, Width::U8, u32::from(c));
-                }
+            Some(Console::DebugPort(_)) => {
+                write_own_port(b);
             }
             None => {}
         }
