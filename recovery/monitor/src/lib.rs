@@ -542,6 +542,7 @@ impl<P: Platform> Monitor<P> {
         };
         let rec = region.start_record();
         if rec.path == persist::NO_START
+            || rec.t_replayed == persist::REPLAYING
             || rec.epoch != c.epoch
             || c.logged_epoch == Some(rec.epoch)
             || rec.t_entry < c.timing.t_fault
@@ -656,11 +657,21 @@ impl<P: Platform> Monitor<P> {
                     continue;
                 }
             }
-            // A start (the first boot too) is over when the child reports
-            // ready: until then its heartbeat (interrupts, loops in `init`)
-            // is no evidence that it will.
-            let starting =
-                c.phase == Phase::Restarting || (c.region.is_some() && c.logged_epoch.is_none());
+            // A start (the first boot too) lasts until `init` or `recover`
+            // has returned: until then its heartbeat (interrupts, loops in
+            // `init`) is no evidence that it will. The answer to a caller
+            // left waiting that follows (a replayed write, as long as the
+            // request) is serving: there the heartbeat counts again.
+            let replaying = c.region.as_ref().is_some_and(|r| {
+                let rec = r.start_record();
+                rec.path != persist::NO_START
+                    && rec.t_replayed == persist::REPLAYING
+                    && rec.epoch == c.epoch
+                    && rec.t_entry >= c.timing.t_fault
+            });
+            let starting = !replaying
+                && (c.phase == Phase::Restarting
+                    || (c.region.is_some() && c.logged_epoch.is_none()));
             let busy = busy_calls || busy_self || starting;
             if !busy {
                 c.busy_since = None;

@@ -599,3 +599,45 @@ fn a_first_start_that_faults_before_its_start_record_is_not_logged_up() {
     assert!(!log.contains("serial up"), "{log}");
     assert!(log.contains("serial fault #1 [memory]"), "{log}");
 }
+
+#[test]
+fn a_replay_longer_than_the_hang_bound_is_judged_by_its_heartbeat_not_as_a_start() {
+    let mut s = setup();
+    s.mon.set_now(1000 * MS);
+    assert_eq!(s.m.fault(ChildId(0), &vm_fault()), FaultAction::Handled);
+    // The restarted driver's `recover` returned at 1002 ms; it now replays
+    // the interrupted write (its answer to the client), long and making
+    // progress: 5x the hang bound.
+    let r = s.drv.region(PERSISTENT_SETVAR).expect("region");
+    let at = core::mem::offset_of!(persist::Header, start);
+    let rec = persist::StartRecord {
+        epoch: 1,
+        path: StartPath::Warm.code(),
+        replayed: 0,
+        t_entry: 1001 * MS,
+        t_ready: 1002 * MS,
+        t_replayed: persist::REPLAYING,
+    };
+    // SAFETY: the record lies inside the region's header.
+    unsafe { (r.as_mut_ptr().add(at) as *mut persist::StartRecord).write(rec) };
+    let hb = core::mem::offset_of!(persist::Header, heartbeat);
+    let busy = core::mem::offset_of!(persist::Header, busy);
+    // SAFETY: inside the region.
+    unsafe { (r.as_mut_ptr().add(busy) as *mut u64).write(1) };
+    for i in 0..20u64 {
+        // SAFETY: inside the region.
+        unsafe { (r.as_mut_ptr().add(hb) as *mut u64).write(100 + i) };
+        s.mon.set_now(1003 * MS + i * 5 * MS);
+        s.m.notified(ChannelSet::EMPTY.with(TIMER));
+    }
+    let log = console(&s.mon);
+    assert!(!log.contains("[hang]"), "{log}");
+    assert_eq!(s.m.phase(0), Some(Phase::Restarting));
+    // The replay stops making progress: a hang, one bound later.
+    for i in 0..6u64 {
+        s.mon.set_now(1103 * MS + i * 5 * MS);
+        s.m.notified(ChannelSet::EMPTY.with(TIMER));
+    }
+    let log = console(&s.mon);
+    assert!(log.contains("serial fault #2 [hang]"), "{log}");
+}

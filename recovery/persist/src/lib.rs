@@ -266,9 +266,15 @@ pub struct StartRecord {
     pub t_entry: u64,
     /// Init or recover finished.
     pub t_ready: u64,
-    /// The caller left waiting answered (equals `t_ready` if none).
+    /// The caller left waiting answered (equals `t_ready` if none);
+    /// [`REPLAYING`] while that answer (a replayed write) is under way.
     pub t_replayed: u64,
 }
+
+/// [`StartRecord::t_replayed`] of a start whose `init` or `recover` has
+/// finished and whose answer to the caller left waiting is still under way:
+/// the driver is serving again (its heartbeat counts), not yet `ready`.
+pub const REPLAYING: u64 = u64::MAX;
 
 /// Region header.
 #[repr(C)]

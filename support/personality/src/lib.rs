@@ -487,6 +487,17 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
             }
         };
         let t_ready = env.platform.now_ns();
+        // The start proper is over: what follows (the answer to a caller
+        // left waiting, a replayed write as long as the request) is serving,
+        // which the monitor judges by the heartbeat again.
+        env.region.record_start(StartRecord {
+            epoch,
+            path: path_taken.code(),
+            replayed: 0,
+            t_entry,
+            t_ready,
+            t_replayed: persist::REPLAYING,
+        });
 
         let answer = Self::answer(&mut env, &mut mode, path_taken, slot.as_ref());
         let replayed = u32::from(answer.slot_reply);

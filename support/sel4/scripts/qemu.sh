@@ -31,11 +31,17 @@ fi
 cmd+=(${QEMU_EXTRA:-})
 
 # One console: the serial port, plus on x86 the QEMU debug console ports that
-# the PDs without the UART write to when the kernel cannot print (system.xml:
-# recovery_monitor 0xe9, client 0xea), multiplexed into the same output.
-console=(-serial chardev:con)
+# the PDs without the UART write to (system.xml: recovery_monitor 0xe9,
+# client 0xea), multiplexed into the same output. A mux gives its input to
+# the frontend attached last, so on x86 COM1 is created after the debug
+# ports (-serial none, then isa-serial): with -serial first, every byte of
+# input went to a debug port and the driver never had a receive interrupt.
 if [ "$board" = x86_64_generic ]; then
-  console+=(-device isa-debugcon,iobase=0xe9,chardev=con -device isa-debugcon,iobase=0xea,chardev=con)
+  console=(-serial none
+           -device isa-debugcon,iobase=0xe9,chardev=con -device isa-debugcon,iobase=0xea,chardev=con
+           -device isa-serial,chardev=con,iobase=0x3f8,irq=4)
+else
+  console=(-serial chardev:con)
 fi
 
 if [ -z "$log" ]; then
