@@ -326,10 +326,33 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
     let (resends, ending) = client_story(&s.diags);
     let d = &s.data;
     let at = |i: usize| s.offsets.get(i).copied().unwrap_or(console.len());
-    let start = find(d, b"BEGIN ").ok_or(StreamError {
-        offset: 0,
-        what: "no BEGIN marker".into(),
-    })?;
+    let Some(start) = find(d, b"BEGIN ") else {
+        // A session that never opened (the driver stopped first, the
+        // client told) sent nothing: nothing can be lost. Anything else
+        // without a marker is an error.
+        let never_opened = s
+            .diags
+            .iter()
+            .any(|l| l.starts_with("client: open failed: ") && l.ends_with("stream abandoned"))
+            && !s
+                .diags
+                .iter()
+                .any(|l| l.starts_with("client: session open"));
+        // (Boot text may precede it on seL4; a frame header may not.)
+        let frame_header = d
+            .windows(10)
+            .any(|w| w[0] == b'S' && w[1..9].iter().all(u8::is_ascii_hexdigit) && w[9] == b' ');
+        if never_opened && !frame_header {
+            return Ok(Account {
+                ending: Some(ending),
+                ..Account::default()
+            });
+        }
+        return Err(StreamError {
+            offset: 0,
+            what: "no BEGIN marker".into(),
+        });
+    };
     let m = d.get(start..start + MARKER).ok_or(StreamError {
         offset: at(start),
         what: "BEGIN marker truncated".into(),
@@ -615,6 +638,24 @@ mod tests {
         .unwrap_or(());
         out.extend_from_slice(b"trailing kernel noise\n");
         out
+    }
+
+    #[test]
+    fn a_session_that_never_opened_sent_nothing_and_lost_nothing() {
+        let told = b"Boot config: debug_port = 0x3f8\r\n\x0emonitor: serial stopped for good; clients told\n\x0f\x0eclient: open failed: driver stopped (epoch 3); stream abandoned\n\x0f";
+        let a = account(told).expect("an account");
+        assert!(a.clean(), "{a:?}");
+        assert_eq!((a.frames, a.matched), (0, 0));
+        assert_eq!(a.ending, Some(Ending::Abandoned { at: 0 }));
+        // Frames without their marker are not "nothing sent".
+        let mut framed = stream(5, 4);
+        let begin = find(&framed, b"BEGIN ").expect("marker");
+        framed.drain(begin..begin + MARKER);
+        framed.extend_from_slice(&told[32..]);
+        assert!(account(&framed).is_err());
+        // Nor is a session that opened.
+        let opened = b"\x0eclient: session open (driver epoch 0), 4 frames\n\x0f\x0eclient: open failed: x; stream abandoned\n\x0f";
+        assert!(account(opened).is_err());
     }
 
     #[test]
