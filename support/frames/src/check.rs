@@ -327,22 +327,16 @@ pub fn account(console: &[u8]) -> Result<Account, StreamError> {
     let d = &s.data;
     let at = |i: usize| s.offsets.get(i).copied().unwrap_or(console.len());
     let Some(start) = find(d, b"BEGIN ") else {
-        // A session that never opened (the driver stopped first, the
-        // client told) sent nothing: nothing can be lost. Anything else
-        // without a marker is an error.
-        let never_opened = s
-            .diags
-            .iter()
-            .any(|l| l.starts_with("client: open failed: ") && l.ends_with("stream abandoned"))
-            && !s
-                .diags
-                .iter()
-                .any(|l| l.starts_with("client: session open"));
-        // (Boot text may precede it on seL4; a frame header may not.)
+        // A stream abandoned before its first write was acknowledged (the
+        // session never opened, or its first write failed: the driver
+        // stopped first, the client told) holds nothing the client was
+        // promised: nothing can be lost. Anything else without a marker is
+        // an error. (Boot text may precede it on seL4; a frame header may
+        // not.)
         let frame_header = d
             .windows(10)
             .any(|w| w[0] == b'S' && w[1..9].iter().all(u8::is_ascii_hexdigit) && w[9] == b' ');
-        if never_opened && !frame_header {
+        if ending == (Ending::Abandoned { at: 0 }) && !frame_header {
             return Ok(Account {
                 ending: Some(ending),
                 ..Account::default()
@@ -641,7 +635,7 @@ mod tests {
     }
 
     #[test]
-    fn a_session_that_never_opened_sent_nothing_and_lost_nothing() {
+    fn a_stream_abandoned_before_its_first_write_sent_nothing_and_lost_nothing() {
         let told = b"Boot config: debug_port = 0x3f8\r\n\x0emonitor: serial stopped for good; clients told\n\x0f\x0eclient: open failed: driver stopped (epoch 3); stream abandoned\n\x0f";
         let a = account(told).expect("an account");
         assert!(a.clean(), "{a:?}");
@@ -653,9 +647,13 @@ mod tests {
         framed.drain(begin..begin + MARKER);
         framed.extend_from_slice(&told[32..]);
         assert!(account(&framed).is_err());
-        // Nor is a session that opened.
-        let opened = b"\x0eclient: session open (driver epoch 0), 4 frames\n\x0f\x0eclient: open failed: x; stream abandoned\n\x0f";
-        assert!(account(opened).is_err());
+        // A first write that failed: the same.
+        let first = b"\x0eclient: session open (driver epoch 0), 4 frames\n\x0f\x0eclient: write of frames from 0 failed: driver stopped (epoch 10); stream abandoned\n\x0f";
+        assert!(account(first).is_ok_and(|a| a.clean()));
+        // A stream that ended any other way needs its marker.
+        let later = b"\x0eclient: write of frames from 8 failed: driver stopped (epoch 10); stream abandoned\n\x0f";
+        assert!(account(later).is_err());
+        assert!(account(b"\x0eclient: stream done: 4 frames\n\x0f").is_err());
     }
 
     #[test]
