@@ -351,12 +351,14 @@ fn main() -> ExitCode {
                 .iter()
                 .any(|l| l == "monitor: serial stopped for good; clients told");
             let o = mutation_outcome(det.len(), &ran.end, stopped);
-            if o.hung || o.monitor_down {
+            // Keep every run that ended other than recovered, stopped or
+            // unaffected: those are the ones a reader must be able to open.
+            if o.hung || o.monitor_down || o.silent || (o.effective && !o.recovered && !o.stopped) {
                 keep(
                     &a.keep_failed,
                     &format!("{}-mutant-{k}", board.name()),
                     &ran.console,
-                    &format!("{m:?}"),
+                    &format!("{m:?}\n{o:?}\n{:?}", ran.end.account),
                 );
             }
             mrows.entry(class.to_string()).or_default().add(&o);
