@@ -1,0 +1,178 @@
+//! The client's side of the block queues: [`BlkClient`] posts requests on
+//! the request ring, notifies the driver, and waits for the answer with the
+//! same id; [`BlkError`] is everything a request can end in. A driver
+//! restart is invisible here unless the restarted driver could not redo a
+//! request: then the answer says so, with the new incarnation's epoch.
+//!
+//! What must never happen: an answer taken for another request's, a second
+//! answer to one request accepted, or data copied out of the data region
+//! before its request was answered.
+#![no_std]
+
+use blk_queue::{BlkReq, BlkResp, Corrupt, Full, ReqCode, RespStatus, Ring, BLK_TRANSFER_SIZE};
+
+/// Why a request failed.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum BlkError {
+    /// The device failed the transfer.
+    Io,
+    /// The driver refused the request (outside the disk or the data region).
+    Invalid,
+    /// The device is gone.
+    NoDevice,
+    /// The driver was restarted and could not redo the request; `epoch` is
+    /// its new incarnation.
+    Restarted {
+        /// The incarnation that answered.
+        epoch: u32,
+    },
+    /// A ring's indices are impossible.
+    Corrupt(Corrupt),
+    /// An answer to a request not outstanding (a doubled or stray answer).
+    Unexpected {
+        /// The id it carried.
+        id: u32,
+    },
+    /// The answer's status is not one of the protocol's.
+    BadStatus(u32),
+    /// The transfer does not fit the data region.
+    TooLarge,
+}
+
+impl core::fmt::Display for BlkError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Io => f.write_str("I/O error"),
+            Self::Invalid => f.write_str("request refused as invalid"),
+            Self::NoDevice => f.write_str("no device"),
+            Self::Restarted { epoch } => write!(f, "driver restarted (epoch {epoch})"),
+            Self::Corrupt(c) => write!(f, "{c}"),
+            Self::Unexpected { id } => {
+                write!(f, "answer to request {id}, which is not outstanding")
+            }
+            Self::BadStatus(s) => write!(f, "unknown response status {s}"),
+            Self::TooLarge => f.write_str("transfer larger than the data region"),
+        }
+    }
+}
+
+/// How the client reaches the driver: a notification, and a way to wait
+/// for one (on a PD: let the higher-priority driver run).
+pub trait Link {
+    /// Signal the driver.
+    fn notify(&self);
+    /// Wait until the driver may have answered.
+    fn wait(&self);
+    /// The driver's current epoch (from the storage-info page).
+    fn epoch(&self) -> u32 {
+        0
+    }
+}
+
+/// The client stub: one request at a time, through the start of the data
+/// region.
+pub struct BlkClient<'a, L: Link> {
+    req: Ring<'a, BlkReq>,
+    resp: Ring<'a, BlkResp>,
+    data: *mut u8,
+    data_len: usize,
+    link: L,
+    next_id: u32,
+}
+
+impl<'a, L: Link> BlkClient<'a, L> {
+    /// A client on these rings and the data region of `data_len` bytes at
+    /// `data`.
+    ///
+    /// # Safety
+    /// The data region is mapped for `'a`, and besides this client only the
+    /// driver and its device touch it, and only the part a request names
+    /// while that request is outstanding.
+    pub unsafe fn new(
+        req: Ring<'a, BlkReq>,
+        resp: Ring<'a, BlkResp>,
+        data: *mut u8,
+        data_len: usize,
+        link: L,
+    ) -> Self {
+        Self {
+            req,
+            resp,
+            data,
+            data_len,
+            link,
+            next_id: 1,
+        }
+    }
+
+    /// The link (e.g. to reach the platform).
+    pub fn link(&self) -> &L {
+        &self.link
+    }
+
+    /// Read `buf.len() / BLK_TRANSFER_SIZE` blocks from `block` into `buf`.
+    pub fn read(&mut self, block: u32, buf: &mut [u8]) -> Result<(), BlkError> {
+        let n = self.blocks(buf.len())?;
+        self.request(ReqCode::Read, block, n)?;
+        // SAFETY: within the region (checked by `blocks`), answered, so
+        // nobody else touches it now.
+        unsafe { core::ptr::copy_nonoverlapping(self.data, buf.as_mut_ptr(), buf.len()) };
+        Ok(())
+    }
+
+    /// Write `buf` (whole blocks) at `block`.
+    pub fn write(&mut self, block: u32, buf: &[u8]) -> Result<(), BlkError> {
+        let n = self.blocks(buf.len())?;
+        // SAFETY: as in `read`; no request is outstanding.
+        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), self.data, buf.len()) };
+        self.request(ReqCode::Write, block, n)
+    }
+
+    /// Make earlier writes durable.
+    pub fn flush(&mut self) -> Result<(), BlkError> {
+        self.request(ReqCode::Flush, 0, 0)
+    }
+
+    fn blocks(&self, len: usize) -> Result<u16, BlkError> {
+        if !len.is_multiple_of(BLK_TRANSFER_SIZE) || len > self.data_len {
+            return Err(BlkError::TooLarge);
+        }
+        u16::try_from(len / BLK_TRANSFER_SIZE).map_err(|_| BlkError::TooLarge)
+    }
+
+    /// Post one request and wait for its answer.
+    fn request(&mut self, code: ReqCode, block: u32, count: u16) -> Result<(), BlkError> {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1).max(1);
+        let req = BlkReq::new(code, 0, block, count, id);
+        loop {
+            match self.req.push(req) {
+                Ok(()) => break,
+                Err(Full::Full) => self.link.wait(),
+                Err(Full::Corrupt(c)) => return Err(BlkError::Corrupt(c)),
+            }
+        }
+        self.link.notify();
+        loop {
+            match self.resp.pop().map_err(BlkError::Corrupt)? {
+                Some(r) if r.id == id => return self.outcome(&r, count),
+                Some(r) => return Err(BlkError::Unexpected { id: r.id }),
+                None => self.link.wait(),
+            }
+        }
+    }
+
+    fn outcome(&self, r: &BlkResp, count: u16) -> Result<(), BlkError> {
+        match RespStatus::from_raw(r.status) {
+            Some(RespStatus::Ok) if r.success_count == count => Ok(()),
+            Some(RespStatus::Ok) => Err(BlkError::Io),
+            Some(RespStatus::ErrIo | RespStatus::ErrUnspec) => Err(BlkError::Io),
+            Some(RespStatus::ErrInvalidParam) => Err(BlkError::Invalid),
+            Some(RespStatus::ErrNoDevice) => Err(BlkError::NoDevice),
+            Some(RespStatus::ErrRestarted) => Err(BlkError::Restarted {
+                epoch: self.link.epoch(),
+            }),
+            None => Err(BlkError::BadStatus(r.status)),
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! A FAT16/32 client of the block queues: [`FatDisk`] presents the
+//! client stub as embedded-sdmmc's 512-byte-sector device (with a small
+//! write-back cache of 4 KiB blocks, the queues' transfer size), and
+//! [`workload`] is the deterministic set of files the filesystem client PD
+//! writes, reads back and verifies — the host regenerates the same set to
+//! check the disk image independently (fsck.fat, mcopy).
+//!
+//! What must never happen: a sector written to the disk other than the one
+//! embedded-sdmmc asked for, a dirty cached block dropped without being
+//! written, or a verification that passes on data not read from the disk.
+#![no_std]
+
+mod disk;
+pub mod workload;
+
+pub use disk::{DiskError, FatDisk};

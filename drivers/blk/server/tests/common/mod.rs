@@ -1,0 +1,298 @@
+//! The bench shared by the block server's tests: guest memory, the
+//! virtio-mmio model behind register calls that can kill the driver, the
+//! persistent record, and booting a driver incarnation.
+#![allow(dead_code)]
+
+use blk_inflight::InFlight;
+use blk_queue::{BlkReq, BlkResp, Ring};
+use blk_server::{DataRegion, Record, Server};
+use blk_virtio::hal::Window;
+use blk_virtio::VirtioBlk;
+use pd_core::{DeviceIo, Width};
+use std::cell::Cell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+use std::sync::{Arc, Mutex};
+use virtio_blk_model::{GuestMemory, MemBacking, VirtioBlk as Model};
+
+/// Slots in the in-flight table.
+pub const N: usize = 64;
+/// Ring capacity.
+pub const RING: u32 = 64;
+/// The DMA pool.
+pub const POOL: usize = 8 * 4096;
+/// Device addresses are not ours: catches a driver handing out a vaddr.
+pub const PHYS: u64 = 0x4000_0000;
+
+pub struct Crash;
+
+/// Page-aligned zeroed memory that lives for the test.
+pub struct Memory {
+    pub base: *mut u8,
+    pub len: usize,
+}
+
+impl Drop for Memory {
+    fn drop(&mut self) {
+        let layout = std::alloc::Layout::from_size_align(self.len, 4096).expect("layout");
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { std::alloc::dealloc(self.base, layout) };
+    }
+}
+
+impl Memory {
+    pub fn new(len: usize) -> Self {
+        let layout = std::alloc::Layout::from_size_align(len, 4096).expect("layout");
+        // SAFETY: non-zero size.
+        let base = unsafe { std::alloc::alloc_zeroed(layout) };
+        assert!(!base.is_null());
+        Self { base, len }
+    }
+    pub fn at(&self, off: usize) -> *mut u8 {
+        assert!(off <= self.len);
+        // SAFETY: in bounds.
+        unsafe { self.base.add(off) }
+    }
+    pub fn paddr(&self, off: usize) -> u64 {
+        PHYS + off as u64
+    }
+}
+
+/// Guest memory as the device sees it: the pool and the data region.
+pub struct Dma<'a>(&'a Memory);
+
+impl GuestMemory for Dma<'_> {
+    fn read(&self, paddr: u64, buf: &mut [u8]) -> bool {
+        let Some(off) = paddr.checked_sub(PHYS).map(|o| o as usize) else {
+            return false;
+        };
+        if off.checked_add(buf.len()).is_none_or(|e| e > self.0.len) {
+            return false;
+        }
+        // SAFETY: in bounds; the driver side is this same thread.
+        unsafe { std::ptr::copy_nonoverlapping(self.0.at(off), buf.as_mut_ptr(), buf.len()) };
+        true
+    }
+    fn write(&self, paddr: u64, data: &[u8]) -> bool {
+        let Some(off) = paddr.checked_sub(PHYS).map(|o| o as usize) else {
+            return false;
+        };
+        if off.checked_add(data.len()).is_none_or(|e| e > self.0.len) {
+            return false;
+        }
+        // SAFETY: as above.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), self.0.at(off), data.len()) };
+        true
+    }
+}
+
+/// Where the driver dies: at the `at`-th event (register access or commit).
+#[derive(Default)]
+pub struct Plan {
+    pub events: Cell<u64>,
+    pub at: Cell<u64>,
+}
+
+impl Plan {
+    pub fn tick(&self) {
+        let n = self.events.get() + 1;
+        self.events.set(n);
+        if n == self.at.get() {
+            std::panic::panic_any(Crash);
+        }
+    }
+}
+
+pub type Device = Arc<Mutex<(Model, MemBacking)>>;
+
+/// The driver's view of the device's registers.
+pub struct Regs {
+    pub dev: Device,
+    pub plan: Rc<Plan>,
+}
+
+impl DeviceIo for Regs {
+    fn read(&self, offset: usize, width: Width) -> u32 {
+        self.plan.tick();
+        let w = match width {
+            Width::U8 => 1,
+            Width::U16 => 2,
+            Width::U32 => 4,
+        };
+        self.dev.lock().expect("model").0.read(offset, w)
+    }
+    fn write(&self, offset: usize, width: Width, value: u32) {
+        self.plan.tick();
+        let w = match width {
+            Width::U8 => 1,
+            Width::U16 => 2,
+            Width::U32 => 4,
+        };
+        // A doorbell only marks the queue; the device runs when the test says.
+        self.dev.lock().expect("model").0.write(offset, w, value);
+    }
+}
+
+/// The persistent table: `working` is what the driver writes, `durable`
+/// what a restart finds (the last commit).
+pub struct Persistent {
+    pub working: InFlight<N>,
+    pub durable: InFlight<N>,
+}
+
+pub struct Rec<'a> {
+    pub p: &'a mut Persistent,
+    pub plan: Rc<Plan>,
+}
+
+impl Record<N> for Rec<'_> {
+    fn table(&mut self) -> &mut InFlight<N> {
+        &mut self.p.working
+    }
+    fn commit(&mut self) {
+        self.plan.tick();
+        self.p.durable = self.p.working;
+        self.plan.tick();
+    }
+}
+
+pub struct Rng(pub u64);
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Memory, rings and device of one bench: the pool is mem[0..POOL], the
+/// data region mem[POOL..].
+pub struct World {
+    pub mem: Memory,
+    pub rings: Memory,
+    pub dev: Device,
+    pub data_len: usize,
+}
+
+impl World {
+    pub fn new(disk: Vec<u8>, data_len: usize) -> Self {
+        Self {
+            mem: Memory::new(POOL + data_len),
+            rings: Memory::new(2 * 4096),
+            dev: Arc::new(Mutex::new((
+                Model::new(disk.len() as u64, false),
+                MemBacking(disk),
+            ))),
+            data_len,
+        }
+    }
+    pub fn pool(&self) -> Window {
+        Window {
+            vaddr: self.mem.base as usize,
+            paddr: self.mem.paddr(0),
+            len: POOL,
+        }
+    }
+    pub fn data(&self) -> Window {
+        Window {
+            vaddr: self.mem.at(POOL) as usize,
+            paddr: self.mem.paddr(POOL),
+            len: self.data_len,
+        }
+    }
+    pub fn data_region(&self) -> DataRegion {
+        DataRegion {
+            base: self.mem.at(POOL),
+            len: self.data_len,
+        }
+    }
+    pub fn req_ring(&self) -> Ring<'_, BlkReq> {
+        // SAFETY: the first page of `rings`, used only through Rings.
+        match unsafe { Ring::requests(self.rings.at(0), 4096, RING) } {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    pub fn resp_ring(&self) -> Ring<'_, BlkResp> {
+        // SAFETY: the second page of `rings`, used only through Rings.
+        match unsafe { Ring::responses(self.rings.at(4096), 4096, RING) } {
+            Ok(r) => r,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    /// The device serves up to `n` requests (the driver may be dead).
+    pub fn device_runs(&self, n: u32) -> bool {
+        let mut d = self.dev.lock().expect("model");
+        let (model, disk) = &mut *d;
+        model.process(&Dma(&self.mem), disk, n).irq
+    }
+}
+
+/// One incarnation of the driver.
+pub type Driver<'w> = Server<'w, Rec<'w>, VirtioBlk<Regs>, N>;
+
+/// Bring a driver up from what the persistent region holds; it may die
+/// doing so (then again, as the monitor would). Counts deaths.
+pub fn boot<'w>(
+    w: &'w World,
+    plan: &Rc<Plan>,
+    persistent: &mut Persistent,
+    rng: &mut Rng,
+    gap: u64,
+    deaths: &mut u64,
+) -> Driver<'w> {
+    loop {
+        persistent.working = persistent.durable;
+        let p = &mut *persistent;
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            let regs = Regs {
+                dev: w.dev.clone(),
+                plan: plan.clone(),
+            };
+            let dev = match VirtioBlk::new(regs, w.pool(), &[w.data()]) {
+                Ok(d) => d,
+                Err(e) => panic!("virtio init: {e}"),
+            };
+            let rec = Rec {
+                p: unsafe_extend(p),
+                plan: plan.clone(),
+            };
+            match Server::start(w.req_ring(), w.resp_ring(), w.data_region(), rec, dev) {
+                Ok((s, _)) => s,
+                Err(e) => panic!("server start: {e}"),
+            }
+        }));
+        match r {
+            Ok(s) => return s,
+            Err(e) if e.is::<Crash>() => {
+                *deaths += 1;
+                plan.at.set(plan.events.get() + 1 + rng.below(gap * 2));
+            }
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    }
+}
+
+/// The driver's Hal is global (one device per PD): one bench at a time.
+pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The persistent table is borrowed by each incarnation's server in turn;
+/// the previous one is dead (forgotten) before the next is made.
+pub fn unsafe_extend<'b>(p: &mut Persistent) -> &'b mut Persistent {
+    // SAFETY: the test forgets each server before booting the next, so one
+    // incarnation at a time uses the table, and it outlives them all.
+    unsafe { &mut *(p as *mut Persistent) }
+}
+
+pub fn quiet_crashes() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !info.payload().is::<Crash>() {
+            default(info);
+        }
+    }));
+}

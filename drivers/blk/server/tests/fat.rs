@@ -1,0 +1,347 @@
+//! A FAT16 filesystem (embedded-sdmmc) written and read back through the
+//! block client stub, the block server and the virtio-blk driver, onto a
+//! disk image made by mkfs.fat, while the driver is killed at register
+//! accesses and record commits. The verdict is not the client's: fsck.fat
+//! must find the image clean, and every file mcopy extracts must equal the
+//! file set regenerated here.
+
+mod common;
+
+use blk_api::{BlkClient, Link};
+use blk_device::BlockDevice;
+use blk_fat::workload::{self, Summary, DIRS, FILES};
+use blk_fat::FatDisk;
+use common::*;
+use embedded_sdmmc::{TimeSource, Timestamp, VolumeManager};
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::rc::Rc;
+use virtio_blk_model::Backing;
+
+const DISK_BYTES: usize = 16 << 20;
+/// The partition starts at 1 MiB (sector 2048), as partitioning tools put it.
+const PART_SECTOR: u64 = 2048;
+const DATA_LEN: usize = 64 * 1024;
+
+/// A scratch directory, removed afterwards.
+struct Scratch(PathBuf);
+impl Scratch {
+    fn new(tag: &str) -> Self {
+        let p = std::env::temp_dir().join(format!("blk-fat-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).expect("scratch dir");
+        Self(p)
+    }
+}
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn tool(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: cannot run it ({e}); install dosfstools and mtools"));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+/// A 16 MiB disk: an MBR with one FAT16 (LBA) partition from 1 MiB, made
+/// by mkfs.fat.
+fn make_image(dir: &Path) -> Vec<u8> {
+    let img = dir.join("disk.img");
+    let mut mbr = vec![0u8; 512];
+    let sectors = (DISK_BYTES as u64 / 512 - PART_SECTOR) as u32;
+    mbr[446 + 4] = 0x0e;
+    mbr[446 + 8..446 + 12].copy_from_slice(&(PART_SECTOR as u32).to_le_bytes());
+    mbr[446 + 12..446 + 16].copy_from_slice(&sectors.to_le_bytes());
+    mbr[510] = 0x55;
+    mbr[511] = 0xaa;
+    let mut disk = vec![0u8; DISK_BYTES];
+    disk[..512].copy_from_slice(&mbr);
+    std::fs::write(&img, &disk).expect("image");
+    tool(
+        Command::new("mkfs.fat")
+            .args(["-F", "16", "-n", "SELFHEAL", "--offset"])
+            .arg(PART_SECTOR.to_string())
+            .arg(&img)
+            .arg((sectors / 2).to_string()),
+        "mkfs.fat",
+    );
+    std::fs::read(&img).expect("image")
+}
+
+/// The driver side, stepped whenever the client waits.
+struct Bench<'w> {
+    w: &'w World,
+    plan: Rc<Plan>,
+    persistent: Box<Persistent>,
+    rng: Rng,
+    gap: u64,
+    deaths: u64,
+    server: Option<Driver<'w>>,
+    irq: bool,
+    waits: u64,
+}
+
+impl Bench<'_> {
+    fn step(&mut self) {
+        self.waits += 1;
+        if self.w.device_runs(1 + self.rng.below(4) as u32) {
+            self.irq = true;
+        }
+        let mut server = match self.server.take() {
+            Some(s) => s,
+            None => boot(
+                self.w,
+                &self.plan,
+                &mut self.persistent,
+                &mut self.rng,
+                self.gap,
+                &mut self.deaths,
+            ),
+        };
+        let irq = std::mem::take(&mut self.irq);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if irq {
+                server.device().ack_interrupt();
+            }
+            server.serve()
+        }));
+        match r {
+            Ok(Ok(_)) => self.server = Some(server),
+            Ok(Err(e)) => panic!("server: {e}"),
+            Err(e) if e.is::<Crash>() => {
+                self.deaths += 1;
+                self.plan
+                    .at
+                    .set(self.plan.events.get() + 1 + self.rng.below(self.gap * 2));
+                std::mem::forget(server);
+                if self.rng.below(2) == 0 {
+                    self.w.device_runs(self.rng.below(8) as u32);
+                }
+                self.irq = true; // the next incarnation looks at everything
+            }
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    }
+}
+
+struct TestLink<'a, 'w>(&'a RefCell<Bench<'w>>);
+
+impl Link for TestLink<'_, '_> {
+    fn notify(&self) {}
+    fn wait(&self) {
+        self.0.borrow_mut().step();
+    }
+}
+
+struct Clock;
+impl TimeSource for Clock {
+    fn get_timestamp(&self) -> Timestamp {
+        Timestamp {
+            year_since_1970: 56,
+            zero_indexed_month: 11,
+            zero_indexed_day: 3,
+            hours: 12,
+            minutes: 0,
+            seconds: 0,
+        }
+    }
+}
+
+/// Run the file set with deaths every `gap` events on average; the
+/// summary, the deaths, and the disk afterwards.
+fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let w = World::new(image, DATA_LEN);
+    let plan = Rc::new(Plan::default());
+    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    plan.at.set(1 + rng.below(gap * 2));
+    let bench = RefCell::new(Bench {
+        w: &w,
+        plan,
+        persistent: Box::new(Persistent {
+            working: blk_inflight::InFlight::default(),
+            durable: blk_inflight::InFlight::default(),
+        }),
+        rng,
+        gap,
+        deaths: 0,
+        server: None,
+        irq: false,
+        waits: 0,
+    });
+    bench.borrow_mut().step();
+    // SAFETY: the data region lives in `w` for the whole run; the client
+    // touches it only between a request's answer and the next request.
+    let client = unsafe {
+        BlkClient::new(
+            w.req_ring(),
+            w.resp_ring(),
+            w.mem.at(POOL),
+            DATA_LEN,
+            TestLink(&bench),
+        )
+    };
+    let capacity = (DISK_BYTES / blk_device::BLOCK) as u32;
+    let vm = VolumeManager::new(FatDisk::new(client, capacity), Clock);
+    let summary = match workload::run(&vm) {
+        Ok(s) => s,
+        Err(e) => panic!("seed {seed}: filesystem: {e:?}"),
+    };
+    let (disk, _) = vm.free();
+    if let Err(e) = disk.sync() {
+        panic!("seed {seed}: sync: {e:?}");
+    }
+    let (reads, writes) = disk.transfers();
+    let deaths = bench.borrow().deaths;
+    eprintln!(
+        "seed {seed}: {summary:?}; {reads} block reads, {writes} block writes, {deaths} driver deaths, {} waits",
+        bench.borrow().waits
+    );
+    let d = w.dev.lock().expect("model");
+    let mut backing = d.1.clone();
+    let mut bytes = vec![0; backing.len() as usize];
+    backing.read_at(0, &mut bytes).expect("disk");
+    drop(d);
+    (summary, deaths, bytes)
+}
+
+/// fsck.fat and mcopy on the image: clean, and every file as generated.
+fn check_image(dir: &Path, disk: &[u8]) {
+    let part = dir.join("part.img");
+    std::fs::write(&part, &disk[(PART_SECTOR * 512) as usize..]).expect("partition");
+    let fsck = tool(
+        Command::new("fsck.fat").arg("-n").arg("-v").arg(&part),
+        "fsck.fat -n",
+    );
+    assert!(!fsck.contains("differences between boot sector"), "{fsck}");
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("out dir");
+    tool(
+        Command::new("mcopy")
+            .env("MTOOLS_SKIP_CHECK", "1")
+            .arg("-s")
+            .arg("-n")
+            .arg("-i")
+            .arg(&part)
+            .arg("::/*")
+            .arg(&out),
+        "mcopy",
+    );
+    for d in DIRS {
+        let p = d.iter().fold(out.clone(), |p, c| p.join(c));
+        assert!(
+            p.is_dir(),
+            "mcopy did not extract directory {}; it extracted {:?}",
+            p.display(),
+            std::fs::read_dir(&out).map(|r| r
+                .filter_map(|e| e.ok())
+                .map(|e| e.file_name())
+                .collect::<Vec<_>>())
+        );
+    }
+    let mut found = 0;
+    for spec in FILES {
+        let p = spec
+            .dir
+            .iter()
+            .fold(out.clone(), |p, c| p.join(c))
+            .join(spec.name);
+        let got = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+        let mut want = vec![0u8; spec.len as usize];
+        workload::fill(spec.seed, 0, &mut want);
+        assert!(got == want, "{}: differs from the file set", p.display());
+        found += 1;
+    }
+    // Nothing else on the disk.
+    let count = walk(&out);
+    assert_eq!(count, found, "files on the disk besides the file set");
+}
+
+fn walk(p: &Path) -> usize {
+    std::fs::read_dir(p)
+        .expect("read_dir")
+        .map(|e| {
+            let e = e.expect("entry");
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+#[test]
+fn the_file_set_survives_the_driver_dying_under_the_filesystem() {
+    quiet_crashes();
+    let scratch = Scratch::new("faults");
+    let image = make_image(&scratch.0);
+    assert!(workload::total_bytes() >= 4 << 20);
+    let (s, deaths, disk) = run(image, 5, 1500);
+    assert_eq!(s.files as usize, FILES.len());
+    assert_eq!(s.mismatched, 0, "{s:?}");
+    assert_eq!(s.written, workload::total_bytes());
+    assert_eq!(s.verified, workload::total_bytes());
+    assert!(deaths >= 20, "only {deaths} deaths");
+    check_image(&scratch.0, &disk);
+}
+
+#[test]
+fn the_checker_rejects_a_damaged_image() {
+    quiet_crashes();
+    let scratch = Scratch::new("damaged");
+    let image = make_image(&scratch.0);
+    let (_, _, mut disk) = run(image, 6, u64::MAX / 4);
+    check_image(&scratch.0, &disk);
+    // Flip one byte of file data (found by its content), and the check fails.
+    let mut needle = vec![0u8; 64];
+    workload::fill(13, 100_000, &mut needle);
+    let at = disk
+        .windows(64)
+        .position(|w| w == needle)
+        .expect("BIG.BIN's bytes on the disk");
+    disk[at] ^= 1;
+    let r = catch_unwind(AssertUnwindSafe(|| check_image(&scratch.0, &disk)));
+    assert!(r.is_err(), "a corrupted file passed the check");
+    disk[at] ^= 1;
+    check_image(&scratch.0, &disk);
+    // Break a cluster chain in the first FAT: fsck.fat must object.
+    let part = (PART_SECTOR * 512) as usize;
+    let reserved = usize::from(u16::from_le_bytes([disk[part + 14], disk[part + 15]]));
+    let fat = part + reserved * 512;
+    disk[fat + 2 * 5..fat + 2 * 5 + 2].copy_from_slice(&0xfff0u16.to_le_bytes());
+    let r = catch_unwind(AssertUnwindSafe(|| check_image(&scratch.0, &disk)));
+    assert!(r.is_err(), "a broken FAT passed fsck.fat");
+}
+
+#[test]
+fn frequent_deaths_over_several_seeds() {
+    quiet_crashes();
+    let scratch = Scratch::new("seeds");
+    let image = make_image(&scratch.0);
+    for seed in 1..=4 {
+        let (s, deaths, disk) = run(image.clone(), seed, 300);
+        assert_eq!(
+            (s.mismatched, s.verified),
+            (0, workload::total_bytes()),
+            "seed {seed}"
+        );
+        assert!(deaths >= 100, "seed {seed}: only {deaths} deaths");
+        check_image(&scratch.0, &disk);
+    }
+}
