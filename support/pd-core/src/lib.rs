@@ -219,6 +219,14 @@ pub trait Platform: Clone {
     /// A memory region mapped into this PD, by its `setvar_vaddr` symbol name.
     fn region(&self, setvar: &str) -> Option<Region>;
 
+    /// The physical address of a region mapped into this PD, by its
+    /// `setvar_vaddr`, when the system description fixes it (a DMA region:
+    /// a `<setvar region_paddr=...>` of this PD names its memory region).
+    fn region_paddr(&self, setvar: &str) -> Option<u64> {
+        let _ = setvar;
+        None
+    }
+
     /// A device, by the `setvar_vaddr` of its register mapping (Arm) or the
     /// `setvar_id` of its I/O port range (x86).
     fn device(&self, name: &str) -> Option<Self::Device>;

@@ -8,9 +8,11 @@
 //! What must never happen: a sector written to the disk other than the one
 //! embedded-sdmmc asked for, a dirty cached block dropped without being
 //! written, or a verification that passes on data not read from the disk.
-#![no_std]
+#![cfg_attr(not(feature = "host"), no_std)]
 
 mod disk;
+#[cfg(feature = "host")]
+pub mod image;
 pub mod workload;
 
 pub use disk::{DiskError, FatDisk};

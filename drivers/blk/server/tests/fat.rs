@@ -9,20 +9,17 @@ mod common;
 
 use blk_api::{BlkClient, Link};
 use blk_device::BlockDevice;
-use blk_fat::workload::{self, Summary, DIRS, FILES};
+use blk_fat::image::{self, DISK_BYTES, PART_SECTOR};
+use blk_fat::workload::{self, Summary, FILES};
 use blk_fat::FatDisk;
 use common::*;
 use embedded_sdmmc::{TimeSource, Timestamp, VolumeManager};
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::rc::Rc;
 use virtio_blk_model::Backing;
 
-const DISK_BYTES: usize = 16 << 20;
-/// The partition starts at 1 MiB (sector 2048), as partitioning tools put it.
-const PART_SECTOR: u64 = 2048;
 const DATA_LEN: usize = 64 * 1024;
 
 /// A scratch directory, removed afterwards.
@@ -41,46 +38,18 @@ impl Drop for Scratch {
     }
 }
 
-fn tool(cmd: &mut Command, what: &str) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: cannot run it ({e}); install dosfstools and mtools"));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{text}",
-        out.status
-    );
-    text
+fn make(dir: &Path) -> Vec<u8> {
+    let img = dir.join("disk.img");
+    if let Err(e) = image::make_image(&img) {
+        panic!("{e}");
+    }
+    std::fs::read(&img).expect("image")
 }
 
-/// A 16 MiB disk: an MBR with one FAT16 (LBA) partition from 1 MiB, made
-/// by mkfs.fat.
-fn make_image(dir: &Path) -> Vec<u8> {
-    let img = dir.join("disk.img");
-    let mut mbr = vec![0u8; 512];
-    let sectors = (DISK_BYTES as u64 / 512 - PART_SECTOR) as u32;
-    mbr[446 + 4] = 0x0e;
-    mbr[446 + 8..446 + 12].copy_from_slice(&(PART_SECTOR as u32).to_le_bytes());
-    mbr[446 + 12..446 + 16].copy_from_slice(&sectors.to_le_bytes());
-    mbr[510] = 0x55;
-    mbr[511] = 0xaa;
-    let mut disk = vec![0u8; DISK_BYTES];
-    disk[..512].copy_from_slice(&mbr);
-    std::fs::write(&img, &disk).expect("image");
-    tool(
-        Command::new("mkfs.fat")
-            .args(["-F", "16", "-n", "SELFHEAL", "--offset"])
-            .arg(PART_SECTOR.to_string())
-            .arg(&img)
-            .arg((sectors / 2).to_string()),
-        "mkfs.fat",
-    );
-    std::fs::read(&img).expect("image")
+fn check_image(dir: &Path, disk: &[u8]) {
+    if let Err(e) = image::check_image(dir, disk) {
+        panic!("{e}");
+    }
 }
 
 /// The driver side, stepped whenever the client waits.
@@ -220,77 +189,11 @@ fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
     (summary, deaths, bytes)
 }
 
-/// fsck.fat and mcopy on the image: clean, and every file as generated.
-fn check_image(dir: &Path, disk: &[u8]) {
-    let part = dir.join("part.img");
-    std::fs::write(&part, &disk[(PART_SECTOR * 512) as usize..]).expect("partition");
-    let fsck = tool(
-        Command::new("fsck.fat").arg("-n").arg("-v").arg(&part),
-        "fsck.fat -n",
-    );
-    assert!(!fsck.contains("differences between boot sector"), "{fsck}");
-    let out = dir.join("out");
-    std::fs::create_dir_all(&out).expect("out dir");
-    tool(
-        Command::new("mcopy")
-            .env("MTOOLS_SKIP_CHECK", "1")
-            .arg("-s")
-            .arg("-n")
-            .arg("-i")
-            .arg(&part)
-            .arg("::/*")
-            .arg(&out),
-        "mcopy",
-    );
-    for d in DIRS {
-        let p = d.iter().fold(out.clone(), |p, c| p.join(c));
-        assert!(
-            p.is_dir(),
-            "mcopy did not extract directory {}; it extracted {:?}",
-            p.display(),
-            std::fs::read_dir(&out).map(|r| r
-                .filter_map(|e| e.ok())
-                .map(|e| e.file_name())
-                .collect::<Vec<_>>())
-        );
-    }
-    let mut found = 0;
-    for spec in FILES {
-        let p = spec
-            .dir
-            .iter()
-            .fold(out.clone(), |p, c| p.join(c))
-            .join(spec.name);
-        let got = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let mut want = vec![0u8; spec.len as usize];
-        workload::fill(spec.seed, 0, &mut want);
-        assert!(got == want, "{}: differs from the file set", p.display());
-        found += 1;
-    }
-    // Nothing else on the disk.
-    let count = walk(&out);
-    assert_eq!(count, found, "files on the disk besides the file set");
-}
-
-fn walk(p: &Path) -> usize {
-    std::fs::read_dir(p)
-        .expect("read_dir")
-        .map(|e| {
-            let e = e.expect("entry");
-            if e.path().is_dir() {
-                walk(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
-}
-
 #[test]
 fn the_file_set_survives_the_driver_dying_under_the_filesystem() {
     quiet_crashes();
     let scratch = Scratch::new("faults");
-    let image = make_image(&scratch.0);
+    let image = make(&scratch.0);
     assert!(workload::total_bytes() >= 4 << 20);
     let (s, deaths, disk) = run(image, 5, 1500);
     assert_eq!(s.files as usize, FILES.len());
@@ -305,7 +208,7 @@ fn the_file_set_survives_the_driver_dying_under_the_filesystem() {
 fn the_checker_rejects_a_damaged_image() {
     quiet_crashes();
     let scratch = Scratch::new("damaged");
-    let image = make_image(&scratch.0);
+    let image = make(&scratch.0);
     let (_, _, mut disk) = run(image, 6, u64::MAX / 4);
     check_image(&scratch.0, &disk);
     // Flip one byte of file data (found by its content), and the check fails.
@@ -333,7 +236,7 @@ fn the_checker_rejects_a_damaged_image() {
 fn frequent_deaths_over_several_seeds() {
     quiet_crashes();
     let scratch = Scratch::new("seeds");
-    let image = make_image(&scratch.0);
+    let image = make(&scratch.0);
     for seed in 1..=4 {
         let (s, deaths, disk) = run(image.clone(), seed, 300);
         assert_eq!(

@@ -18,13 +18,15 @@
 pub mod hal;
 pub mod mmio;
 
+pub use virtio_drivers::transport::DeviceType;
+
 use blk_device::{BlockDevice, Op, Outcome, SubmitError, Transfer, BLOCK};
 use core::ptr::NonNull;
 use hal::RegionHal;
 use mmio::{MmioTransport, ProbeError};
 use pd_core::DeviceIo;
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::{DeviceStatus, DeviceType, Transport};
+use virtio_drivers::transport::{DeviceStatus, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};
 
 /// Descriptors in the request queue (a power of two).

@@ -210,3 +210,35 @@ impl<D: DeviceIo> Transport for MmioTransport<D> {
         Ok(())
     }
 }
+
+/// One virtio-mmio slot of a window that holds several (the board puts
+/// them `stride` bytes apart): registers at `base` within `dev`.
+pub struct SlotIo<D: DeviceIo> {
+    dev: D,
+    base: usize,
+}
+
+impl<D: DeviceIo> SlotIo<D> {
+    /// The slot at byte `base` of `dev`.
+    pub fn new(dev: D, base: usize) -> Self {
+        Self { dev, base }
+    }
+}
+
+impl<D: DeviceIo> DeviceIo for SlotIo<D> {
+    fn read(&self, offset: usize, width: Width) -> u32 {
+        self.dev.read(self.base + offset, width)
+    }
+    fn write(&self, offset: usize, width: Width, value: u32) {
+        self.dev.write(self.base + offset, width, value)
+    }
+}
+
+/// The first of `slots` slots, `stride` bytes apart in `dev`, that holds a
+/// virtio block device.
+pub fn find_block<D: DeviceIo>(dev: &D, slots: usize, stride: usize) -> Option<usize> {
+    (0..slots).find(|&s| {
+        MmioTransport::new(SlotIo::new(dev, s * stride))
+            .is_ok_and(|t| t.device_type() == DeviceType::Block)
+    })
+}

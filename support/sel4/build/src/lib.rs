@@ -145,9 +145,13 @@ pub fn generate(
                 mr.size
             );
         } else {
+            let paddr = match pd.setvars.iter().find(|s| s.region_paddr == m.mr) {
+                Some(s) => format!("Some({})", g.symbol(&s.symbol)),
+                None => "None".to_string(),
+            };
             let _ = write!(
                 regions,
-                "::selfheal_sel4::RegionDesc {{ name: {sym:?}, vaddr: {f}, size: {:#x} }}, ",
+                "::selfheal_sel4::RegionDesc {{ name: {sym:?}, vaddr: {f}, size: {:#x}, paddr: {paddr} }}, ",
                 mr.size
             );
             if mr

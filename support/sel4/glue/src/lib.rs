@@ -49,6 +49,9 @@ pub struct RegionDesc {
     pub vaddr: fn() -> usize,
     /// Size of the memory region.
     pub size: usize,
+    /// Reads the patched `<setvar region_paddr>` symbol of the same region,
+    /// if the PD has one (the region's physical address).
+    pub paddr: Option<fn() -> usize>,
 }
 
 /// An x86 I/O port range (`<ioport>`).
@@ -263,6 +266,16 @@ impl Platform for Sel4Platform {
                 size: r.size,
             })
             .filter(|r| r.vaddr != 0)
+    }
+
+    fn region_paddr(&self, setvar: &str) -> Option<u64> {
+        config()
+            .regions
+            .iter()
+            .find(|r| r.name == setvar)
+            .and_then(|r| r.paddr)
+            .map(|f| f() as u64)
+            .filter(|&p| p != 0)
     }
 
     fn device(&self, name: &str) -> Option<Sel4Device> {

@@ -1,0 +1,136 @@
+//! The filesystem client PD: waits for the block driver's storage-info
+//! page, mounts the FAT volume of the disk's first partition through the
+//! block queues, runs the file set (`blk_fat::workload`: make directories,
+//! write every file, read every one back and compare), writes back its
+//! cache and logs one summary line. The host then judges the disk image
+//! itself (fsck.fat, mcopy).
+//!
+//! Waiting is a spin: the driver has the higher priority, so it runs the
+//! moment it is notified or its device interrupts.
+//!
+//! What must never happen: a summary that claims a file verified that was
+//! not read back from the disk.
+#![no_std]
+
+use blk_api::{BlkClient, Link};
+use blk_fat::{workload, FatDisk};
+use blk_queue::{BlkReq, BlkResp, Ring, StorageInfo};
+use core::sync::atomic::{fence, Ordering};
+use embedded_sdmmc::{TimeSource, Timestamp, VolumeManager};
+use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform, Region};
+
+/// Channel to the block driver, as `systems/blk.xml` binds it.
+pub const DRIVER: Channel = Channel::of(0);
+/// Ring capacity (the driver's).
+pub const RING: u32 = 64;
+
+struct PdLink<P: Platform> {
+    p: P,
+    info: *const StorageInfo,
+}
+
+impl<P: Platform> Link for PdLink<P> {
+    fn notify(&self) {
+        self.p.notify(DRIVER);
+    }
+    fn wait(&self) {
+        for _ in 0..64 {
+            core::hint::spin_loop();
+        }
+    }
+    fn epoch(&self) -> u32 {
+        // SAFETY: the storage-info page is mapped for the PD's life.
+        unsafe { core::ptr::read_volatile(&raw const (*self.info).epoch) }
+    }
+}
+
+struct Clock;
+impl TimeSource for Clock {
+    fn get_timestamp(&self) -> Timestamp {
+        Timestamp {
+            year_since_1970: 56,
+            zero_indexed_month: 11,
+            zero_indexed_day: 3,
+            hours: 12,
+            minutes: 0,
+            seconds: 0,
+        }
+    }
+}
+
+fn region<P: Platform>(p: &P, name: &str) -> Region {
+    match p.region(name) {
+        Some(r) => r,
+        None => panic!("fsclient: region {name} is not mapped"),
+    }
+}
+
+/// The client after its run: it has nothing more to do.
+pub struct Done;
+
+impl Handler for Done {
+    fn notified(&mut self, _channels: ChannelSet) {}
+}
+
+/// Run the file set, then idle.
+pub fn init<P: Platform>(p: P) -> Done {
+    let info = region(&p, "blk_info").vaddr as *const StorageInfo;
+    // SAFETY: mapped for the PD's life; `ready` is a byte the driver sets
+    // last, with release.
+    while unsafe { core::ptr::read_volatile(&raw const (*info).ready) } == 0 {
+        core::hint::spin_loop();
+    }
+    fence(Ordering::Acquire);
+    // SAFETY: as above; written before `ready`.
+    let capacity = unsafe { (*info).capacity };
+    let Ok(capacity) = u32::try_from(capacity) else {
+        panic!("fsclient: disk of {capacity} blocks is too large");
+    };
+    let (req_r, resp_r, data) = (
+        region(&p, "blk_req"),
+        region(&p, "blk_resp"),
+        region(&p, "blk_data"),
+    );
+    // SAFETY: the rings' regions are shared with the driver alone, through
+    // `Ring`s; the data region is used as `BlkClient` requires.
+    let client = unsafe {
+        let (Ok(req), Ok(resp)) = (
+            Ring::<BlkReq>::requests(req_r.vaddr as *mut u8, req_r.size, RING),
+            Ring::<BlkResp>::responses(resp_r.vaddr as *mut u8, resp_r.size, RING),
+        ) else {
+            panic!("fsclient: the ring regions are too small");
+        };
+        BlkClient::new(
+            req,
+            resp,
+            data.vaddr as *mut u8,
+            data.size,
+            PdLink { p: p.clone(), info },
+        )
+    };
+    pd_log!(
+        &p,
+        "fsclient: disk of {capacity} blocks; writing {} files ({} bytes)",
+        workload::FILES.len(),
+        workload::total_bytes()
+    );
+    let vm = VolumeManager::new(FatDisk::new(client, capacity), Clock);
+    let summary = workload::run(&vm);
+    let (disk, _) = vm.free();
+    let synced = disk.sync();
+    let (reads, writes) = disk.transfers();
+    match (summary, synced) {
+        (Ok(s), Ok(())) => pd_log!(
+            &p,
+            "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes}",
+            s.files,
+            s.dirs,
+            s.written,
+            s.verified,
+            s.mismatched
+        ),
+        (Err(e), _) => pd_log!(&p, "fsclient: failed: filesystem: {e:?}"),
+        (_, Err(e)) => pd_log!(&p, "fsclient: failed: sync: {e:?}"),
+    }
+    Done
+}
