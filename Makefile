@@ -315,9 +315,25 @@ blk-elfs: $(SPEC) $(SEL4_RESET_CLI) FORCE | sdk-check $(BLK_BUILD)
 		-p selfheal-pd-blk -p selfheal-pd-fsclient
 	$(call install_elf,$(ELF_OUT)/blk.elf,$(BLK_BUILD)/blk.elf)
 	$(call install_elf,$(ELF_OUT)/fsclient.elf,$(BLK_BUILD)/fsclient.elf)
+	$(SEL4_ENV) SELFHEAL_SYSTEM=$(BLK_XML) SELFHEAL_SEL4_ELF_DIR=$(BLK_BUILD) $(CARGO) build $(SEL4_FLAGS) \
+		--target-dir $(SEL4_TARGET_DIR) -p selfheal-pd-monitor
+	$(call install_elf,$(ELF_OUT)/monitor.elf,$(BLK_BUILD)/monitor.elf)
+
+# The fault plan: BLK_FAULTS in the driver (interrupt path, during DMA, on a
+# client notification; crashes of four kinds and hangs) and BLK_SUSPENDS
+# asynchronous stops by the monitor. BLK_FAULTS=0 BLK_SUSPENDS=0: none.
+BLK_FAULTS ?= 24
+BLK_SUSPENDS ?= 8
+BLK_SEED ?= 1
+BLK_MIN_RESTARTS ?= 20
 
 blk-image: blk-elfs | sdk-check
-	$(CARGO) run -q -p sdf -- render --board $(MICROKIT_BOARD) $(BLK_XML) -o $(BLK_BUILD)/blk.system
+	$(CARGO) run -q -p sdf -- render --board $(MICROKIT_BOARD) $(BLK_XML) -o $(BLK_BUILD)/blk.system.tmp
+	sed -e 's|<memory_region name="fault_plan" |&prefill_path="fault_plan.bin" |' \
+		$(BLK_BUILD)/blk.system.tmp > $(BLK_BUILD)/blk.system
+	rm $(BLK_BUILD)/blk.system.tmp
+	$(BLK_DISK_TOOL) plan --faults $(BLK_FAULTS) --suspends $(BLK_SUSPENDS) --seed $(BLK_SEED) \
+		-o $(BLK_BUILD)/fault_plan.bin
 	$(MICROKIT_SDK)/bin/microkit $(BLK_BUILD)/blk.system --search-path $(BLK_BUILD) --board $(MICROKIT_BOARD) \
 		--config $(MICROKIT_CONFIG) -o $(BLK_IMAGE) -r $(BLK_BUILD)/report.txt
 
@@ -325,7 +341,7 @@ test-qemu-blk: blk-image
 	$(BLK_DISK_TOOL) make $(BLK_DISK)
 	QEMU_EXTRA="$(BLK_QEMU_EXTRA)" $(QEMU_SH) $(BLK_IMAGE) $(BLK_BUILD)/test-qemu.log $(BLK_TIMEOUT) \
 		'fsclient: (done|failed)' || echo "test-qemu-blk: the client did not finish (see the check below)"
-	$(BLK_DISK_TOOL) check $(BLK_DISK) --log $(BLK_BUILD)/test-qemu.log
+	$(BLK_DISK_TOOL) check $(BLK_DISK) --log $(BLK_BUILD)/test-qemu.log --min-restarts $(BLK_MIN_RESTARTS)
 
 # A crash loop (PLAN=escalation, 64 frames): eight warm restarts, a cold start
 # that faults in init, stop; the client gets `stopped` and a notification.

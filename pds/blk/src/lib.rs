@@ -1,16 +1,22 @@
 //! The block driver PD: finds the virtio block device among the board's
 //! virtio-mmio slots, brings it up with its queue in the `blk_dma` region,
 //! and serves the client's sDDF queues (`blk_req`, `blk_resp`, data in
-//! `blk_data`) through the block server, with the in-flight record in
-//! `blk_persistent`. It publishes the storage-info page (`blk_info`) and
-//! then answers every notification from the client or the device.
+//! `blk_data`) through the block server, under the driver personality: the
+//! in-flight table is the driver's persistent state, committed at each step
+//! of each request, so a restarted driver (any instant, any fault) resets
+//! the device, resynchronises the queues and hands every held request to
+//! the device again. It publishes the storage-info page (`blk_info`, with
+//! the epoch) and then answers every notification from the client or the
+//! device.
 //!
-//! Not yet: the driver personality (control page, epoch, checksummed
-//! commits, `ready` to a monitor); the record here is committed by plain
-//! stores.
+//! Fault injection (tests): the `fault_plan` region's driver lane fires at
+//! three sites of this driver: the interrupt path, right after transfers
+//! were handed to the device (while it does the DMA), and a client
+//! notification; and at the personality's start sites.
 //!
 //! What must never happen: a client request handed to the device before it
-//! is recorded, or a device interrupt left unacknowledged.
+//! is recorded, a device interrupt left unacknowledged, or a start that
+//! does not reset the device before setting its queue up again.
 #![no_std]
 
 use blk_device::BlockDevice;
@@ -21,13 +27,19 @@ use blk_virtio::hal::Window;
 use blk_virtio::mmio::{find_block, SlotIo};
 use blk_virtio::VirtioBlk;
 use core::sync::atomic::{fence, Ordering};
-use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform, Region};
+use fault_inject::{Kind, Plan, Site};
+use pd_core::message::LABEL_UNSUPPORTED;
+use pd_core::{pd_log, Channel, ChannelSet, Message, Platform, Region};
+use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError};
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Channel to the client (notifications both ways), as `systems/blk.xml`
 /// binds it.
 pub const CLIENT: Channel = Channel::of(0);
 /// The device's interrupt.
 pub const IRQ: Channel = Channel::of(1);
+/// The channel on which the driver tells the monitor it is serving again.
+pub const MONITOR: Channel = Channel::of(2);
 /// Requests held at once (at least the ring's depth).
 pub const HELD: usize = 64;
 /// Ring capacity (entries) of the request and response rings.
@@ -37,106 +49,195 @@ pub const SLOTS: usize = 32;
 /// Bytes between slots.
 pub const SLOT_SIZE: usize = 0x200;
 
-/// The record: the table in the persistent region.
-pub struct RegionRecord {
-    table: &'static mut InFlight<HELD>,
+/// The driver's persistent state: its record of held requests.
+#[repr(C)]
+#[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy)]
+pub struct BlkState {
+    /// The in-flight table.
+    pub table: InFlight<HELD>,
 }
 
-impl Record<HELD> for RegionRecord {
+// SAFETY: plain data (zerocopy bounds), no pointers.
+unsafe impl persist::Persistent for BlkState {
+    const NAME: &'static str = "blk";
+    const VERSION: u32 = 1;
+}
+
+/// The record, as the personality keeps it: a volatile copy and its commit.
+struct EnvRecord<'e, P: Platform>(&'e mut Env<P, BlkState>);
+
+impl<P: Platform> Record<HELD> for EnvRecord<'_, P> {
     fn table(&mut self) -> &mut InFlight<HELD> {
-        self.table
+        &mut self.0.state().table
     }
     fn commit(&mut self) {
-        fence(Ordering::SeqCst);
+        self.0.commit();
     }
 }
 
-/// The PD.
-pub struct BlkPd<P: Platform> {
-    p: P,
-    server: Server<'static, RegionRecord, VirtioBlk<SlotIo<P::Device>>, HELD>,
+/// The driver.
+pub struct BlkDriver<P: Platform> {
+    server: Server<'static, VirtioBlk<SlotIo<P::Device>>, HELD>,
+    plan: Option<Plan>,
+    persistent: Option<Region>,
 }
 
-fn region<P: Platform>(p: &P, name: &str) -> Region {
+fn region<P: Platform>(p: &P, name: &str) -> Result<Region, StartError> {
     match p.region(name) {
-        Some(r) => r,
-        None => panic!("blk: region {name} is not mapped"),
+        Some(r) => Ok(r),
+        None => {
+            pd_log!(p, "blk: region {name} is not mapped");
+            Err(StartError::Device)
+        }
     }
 }
 
-fn window<P: Platform>(p: &P, name: &str) -> Window {
-    let r = region(p, name);
+fn window<P: Platform>(p: &P, name: &str) -> Result<Window, StartError> {
+    let r = region(p, name)?;
     match p.region_paddr(name) {
-        Some(paddr) => Window {
+        Some(paddr) => Ok(Window {
             vaddr: r.vaddr,
             paddr,
             len: r.size,
-        },
-        None => panic!("blk: region {name} has no physical address (<setvar region_paddr>)"),
-    }
-}
-
-/// Start the driver.
-pub fn init<P: Platform>(p: P) -> BlkPd<P> {
-    let pool = window(&p, "blk_dma");
-    let data = window(&p, "blk_data");
-    let Some(io) = p.device("virtio_regs") else {
-        panic!("blk: no virtio_regs mapping");
-    };
-    let Some(slot) = find_block(&io, SLOTS, SLOT_SIZE) else {
-        panic!("blk: no virtio block device in the {SLOTS} virtio-mmio slots");
-    };
-    let dev = SlotIo::new(io, slot * SLOT_SIZE);
-    let dev = match VirtioBlk::new(dev, pool, &[data]) {
-        Ok(d) => d,
-        Err(e) => panic!("blk: virtio slot {slot}: {e}"),
-    };
-    let capacity = dev.capacity();
-    let req_r = region(&p, "blk_req");
-    let resp_r = region(&p, "blk_resp");
-    // SAFETY: the rings' regions are shared with the client alone, and
-    // accessed only through `Ring`s.
-    let (req, resp) = unsafe {
-        (
-            Ring::<BlkReq>::requests(req_r.vaddr as *mut u8, req_r.size, RING),
-            Ring::<BlkResp>::responses(resp_r.vaddr as *mut u8, resp_r.size, RING),
-        )
-    };
-    let (Ok(req), Ok(resp)) = (req, resp) else {
-        panic!("blk: the ring regions are too small for {RING} entries");
-    };
-    let rec = region(&p, "blk_persistent");
-    if rec.size < size_of::<InFlight<HELD>>() {
-        panic!("blk: blk_persistent is smaller than the in-flight table");
-    }
-    // SAFETY: the region is this PD's alone, large enough (checked) and
-    // page-aligned; every bit pattern is a valid table.
-    let table = unsafe { &mut *(rec.vaddr as *mut InFlight<HELD>) };
-    let data_region = DataRegion {
-        base: data.vaddr as *mut u8,
-        len: data.len,
-    };
-    let server = match Server::start(req, resp, data_region, RegionRecord { table }, dev) {
-        Ok((s, r)) => {
-            if r.held > 0 {
-                pd_log!(&p, "blk: resubmitting {} held requests", r.held);
-            }
-            s
+        }),
+        None => {
+            pd_log!(
+                p,
+                "blk: region {name} has no physical address (<setvar region_paddr>)"
+            );
+            Err(StartError::Device)
         }
-        Err(e) => panic!("blk: {e}"),
-    };
-    publish_info(&p, capacity);
-    pd_log!(
-        &p,
-        "blk: virtio-blk in slot {slot}, {capacity} blocks of 4096 bytes, serving"
-    );
-    let mut pd = BlkPd { p, server };
-    pd.serve();
-    pd
+    }
 }
 
-fn publish_info<P: Platform>(p: &P, capacity: u64) {
-    let r = region(p, "blk_info");
+impl<P: Platform> BlkDriver<P> {
+    /// Reset and set up the device, resynchronise the queues with the
+    /// record, and serve what is waiting.
+    fn start(env: &mut Env<P, BlkState>) -> Result<Self, StartError> {
+        let p = env.platform().clone();
+        let plan = p
+            .region("fault_plan")
+            // SAFETY: the plan region is mapped read-write for the PD's life.
+            .map(|r| unsafe { Plan::new(r.as_mut_ptr(), r.size) });
+        let pool = window(&p, "blk_dma")?;
+        let data = window(&p, "blk_data")?;
+        let Some(io) = p.device("virtio_regs") else {
+            pd_log!(&p, "blk: no virtio_regs mapping");
+            return Err(StartError::Device);
+        };
+        let Some(slot) = find_block(&io, SLOTS, SLOT_SIZE) else {
+            pd_log!(
+                &p,
+                "blk: no virtio block device in the {SLOTS} virtio-mmio slots"
+            );
+            return Err(StartError::Device);
+        };
+        let dev = match VirtioBlk::new(SlotIo::new(io, slot * SLOT_SIZE), pool, &[data]) {
+            Ok(d) => d,
+            Err(e) => {
+                pd_log!(&p, "blk: virtio slot {slot}: {e}");
+                return Err(StartError::Device);
+            }
+        };
+        let capacity = dev.capacity();
+        let (req_r, resp_r) = (region(&p, "blk_req")?, region(&p, "blk_resp")?);
+        // SAFETY: the rings' regions are shared with the client alone, and
+        // accessed only through `Ring`s.
+        let rings = unsafe {
+            (
+                Ring::<BlkReq>::requests(req_r.as_mut_ptr(), req_r.size, RING),
+                Ring::<BlkResp>::responses(resp_r.as_mut_ptr(), resp_r.size, RING),
+            )
+        };
+        let (Ok(req), Ok(resp)) = rings else {
+            pd_log!(&p, "blk: the ring regions are too small for {RING} entries");
+            return Err(StartError::Device);
+        };
+        let data_region = DataRegion {
+            base: data.vaddr as *mut u8,
+            len: data.len,
+        };
+        let (server, r) = match Server::start(req, resp, data_region, &mut EnvRecord(env), dev) {
+            Ok(x) => x,
+            Err(e) => {
+                pd_log!(&p, "blk: {e}");
+                return Err(StartError::Inconsistent);
+            }
+        };
+        publish_info(&p, capacity, env.epoch())?;
+        pd_log!(
+            &p,
+            "blk: start epoch {}: virtio slot {slot}, {capacity} blocks, {} held requests resubmitted",
+            env.epoch(),
+            r.held
+        );
+        let mut d = Self {
+            server,
+            plan,
+            persistent: p.region(personality::PERSISTENT_SETVAR),
+        };
+        d.serve(env);
+        Ok(d)
+    }
+
+    fn serve(&mut self, env: &mut Env<P, BlkState>) {
+        match self.server.serve(&mut EnvRecord(env)) {
+            Ok(s) => {
+                if s.answered > 0 {
+                    env.platform().notify(CLIENT);
+                }
+                if s.submitted > 0 {
+                    self.inject(env, Site::BlkSubmit);
+                }
+                env.progress();
+            }
+            // A fault: the monitor's policy decides.
+            Err(e) => panic!("blk: {e}"),
+        }
+    }
+
+    /// Fire the plan's entry for `site` if it is due.
+    fn inject(&self, env: &Env<P, BlkState>, site: Site) {
+        let Some(plan) = self.plan else { return };
+        let Some((kind, arg)) = plan.hit(site, env.platform().now_ns()) else {
+            return;
+        };
+        let base = self
+            .persistent
+            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
+        if kind == Kind::Scribble {
+            if let Some(r) = self.persistent {
+                // SAFETY: the persistent region is mapped read-write and
+                // page aligned; this is the stray write.
+                unsafe { fault_inject::scribble(r.as_mut_ptr(), r.size, arg) };
+            }
+            return;
+        }
+        fault_inject::perform(kind, || {
+            if !base.is_null() {
+                // SAFETY: the persistent region is mapped read-write; byte 0
+                // is the header magic.
+                unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
+            }
+        })
+    }
+}
+
+/// The plan's start sites: before the device is touched.
+fn inject_at_start<P: Platform>(env: &Env<P, BlkState>, site: Site) {
+    let p = env.platform();
+    let Some(r) = p.region("fault_plan") else {
+        return;
+    };
+    // SAFETY: the plan region is mapped read-write for the PD's life.
+    let plan = unsafe { Plan::new(r.as_mut_ptr(), r.size) };
+    if let Some((kind, _)) = plan.hit(site, p.now_ns()) {
+        fault_inject::perform(kind, || {});
+    }
+}
+
+fn publish_info<P: Platform>(p: &P, capacity: u64, epoch: u64) -> Result<(), StartError> {
+    let r = region(p, "blk_info")?;
     let info = r.vaddr as *mut StorageInfo;
     // SAFETY: the storage-info page is ours to write (the client maps it
     // read-only) and at least one page; `ready` goes last, with release.
@@ -145,29 +246,71 @@ fn publish_info<P: Platform>(p: &P, capacity: u64) {
         (*info).sector_size = 512;
         (*info).block_size = 1;
         (*info).queue_depth = (RING - 1) as u16;
-        (*info).epoch = (*info).epoch.wrapping_add(1);
+        (*info).epoch = epoch as u32;
         fence(Ordering::Release);
         core::ptr::write_volatile(&raw mut (*info).ready, 1);
     }
+    Ok(())
 }
 
-impl<P: Platform> BlkPd<P> {
-    fn serve(&mut self) {
-        match self.server.serve() {
-            Ok(s) if s.answered > 0 => self.p.notify(CLIENT),
-            Ok(_) => {}
-            // A fault: the monitor's policy decides.
-            Err(e) => panic!("blk: {e}"),
-        }
+impl<P: Platform> Driver<P> for BlkDriver<P> {
+    type State = BlkState;
+    const NAME: &'static str = "blk";
+
+    fn init(env: &mut Env<P, BlkState>) -> Result<Self, StartError> {
+        inject_at_start(env, Site::Init);
+        Self::start(env)
     }
-}
 
-impl<P: Platform> Handler for BlkPd<P> {
-    fn notified(&mut self, channels: ChannelSet) {
+    fn recover(env: &mut Env<P, BlkState>) -> Result<Self, StartError> {
+        inject_at_start(env, Site::Recover);
+        Self::start(env)
+    }
+
+    fn request(&mut self, _env: &mut Env<P, BlkState>, _ch: Channel, _req: &Message) -> Message {
+        // The queues are the interface: nobody calls this driver.
+        Message::new(LABEL_UNSUPPORTED)
+    }
+
+    fn notified(&mut self, env: &mut Env<P, BlkState>, channels: ChannelSet) {
         if channels.contains(IRQ) {
+            self.inject(env, Site::BlkIrq);
             self.server.device().ack_interrupt();
-            self.p.irq_ack(IRQ);
+            env.platform().irq_ack(IRQ);
         }
-        self.serve();
+        if channels.contains(CLIENT) {
+            self.inject(env, Site::BlkRequest);
+        }
+        self.serve(env);
     }
+
+    fn error_reply(_kind: ErrorReply, _epoch: u64) -> Message {
+        Message::new(LABEL_UNSUPPORTED)
+    }
+
+    fn irq_channels() -> &'static [Channel] {
+        &[IRQ]
+    }
+}
+
+/// The PD: the driver under the personality.
+pub type BlkPd<P> = Personality<P, BlkDriver<P>>;
+
+/// Entry point: start (or restart) the block driver.
+pub fn init<P: Platform>(p: P) -> BlkPd<P> {
+    static STAGING: Staging = Staging::new();
+    let boot = match personality::Boot::<BlkState>::load(&p, &STAGING) {
+        Ok(b) => b,
+        Err(e) => panic!("blk: cannot start: {e:?} (is the persistent region mapped?)"),
+    };
+    pd_log!(
+        &p,
+        "blk: starting ({})",
+        if boot.first_boot() {
+            "first boot"
+        } else {
+            "restart"
+        }
+    );
+    Personality::start(p, Some(MONITOR), boot)
 }

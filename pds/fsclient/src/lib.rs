@@ -6,7 +6,9 @@
 //! itself (fsck.fat, mcopy).
 //!
 //! Waiting is a spin: the driver has the higher priority, so it runs the
-//! moment it is notified or its device interrupts.
+//! moment it is notified or its device interrupts. Each request is entered
+//! in the call ledger (`blk_ledger`), the monitor's evidence that the
+//! driver owes an answer and that answers arrive.
 //!
 //! What must never happen: a summary that claims a file verified that was
 //! not read back from the disk.
@@ -27,6 +29,7 @@ pub const RING: u32 = 64;
 struct PdLink<P: Platform> {
     p: P,
     info: *const StorageInfo,
+    ledger: Option<call_ledger::Writer>,
 }
 
 impl<P: Platform> Link for PdLink<P> {
@@ -41,6 +44,16 @@ impl<P: Platform> Link for PdLink<P> {
     fn epoch(&self) -> u32 {
         // SAFETY: the storage-info page is mapped for the PD's life.
         unsafe { core::ptr::read_volatile(&raw const (*self.info).epoch) }
+    }
+    fn begin(&self) {
+        if let Some(l) = &self.ledger {
+            l.begin(self.p.now_ns(), 0);
+        }
+    }
+    fn end(&self, ok: bool) {
+        if let Some(l) = &self.ledger {
+            l.end(ok);
+        }
     }
 }
 
@@ -91,6 +104,12 @@ pub fn init<P: Platform>(p: P) -> Done {
         region(&p, "blk_resp"),
         region(&p, "blk_data"),
     );
+    let ledger = p
+        .region("blk_ledger")
+        // SAFETY: the ledger region is this PD's to write (the monitor
+        // reads it; the driver does not map it), page aligned, for the PD's
+        // life.
+        .map(|r| unsafe { call_ledger::Writer::new(r.as_mut_ptr()) });
     // SAFETY: the rings' regions are shared with the driver alone, through
     // `Ring`s; the data region is used as `BlkClient` requires.
     let client = unsafe {
@@ -105,7 +124,11 @@ pub fn init<P: Platform>(p: P) -> Done {
             resp,
             data.vaddr as *mut u8,
             data.size,
-            PdLink { p: p.clone(), info },
+            PdLink {
+                p: p.clone(),
+                info,
+                ledger,
+            },
         )
     };
     pd_log!(

@@ -139,6 +139,15 @@ pub enum Site {
     /// A request arrived and is not recorded yet (right after the kernel
     /// call returned).
     Receive = 9,
+    /// Block driver: in the device interrupt path, before the completions
+    /// are collected.
+    BlkIrq = 10,
+    /// Block driver: right after a transfer was handed to the device (the
+    /// device is doing its DMA).
+    BlkSubmit = 11,
+    /// Block driver: on a notification from the client, before new
+    /// requests are taken.
+    BlkRequest = 12,
     /// The monitor's lane: `at` is a delay in microseconds after the previous
     /// monitor entry fired (or after the monitor started).
     Monitor = 15,
@@ -146,7 +155,7 @@ pub enum Site {
 
 impl Site {
     /// All sites.
-    pub const ALL: [Site; 11] = [
+    pub const ALL: [Site; 14] = [
         Site::Bytes,
         Site::Start,
         Site::Init,
@@ -157,6 +166,9 @@ impl Site {
         Site::Replay,
         Site::AfterPut,
         Site::Receive,
+        Site::BlkIrq,
+        Site::BlkSubmit,
+        Site::BlkRequest,
         Site::Monitor,
     ];
 
@@ -178,6 +190,9 @@ impl Site {
             Self::Replay => "replay",
             Self::AfterPut => "after-put",
             Self::Receive => "receive",
+            Self::BlkIrq => "blk-irq",
+            Self::BlkSubmit => "blk-submit",
+            Self::BlkRequest => "blk-request",
             Self::Monitor => "monitor",
         }
     }

@@ -1,9 +1,13 @@
 //! The block system's disk, on the host: `blk-disk make IMAGE` formats a
 //! disk image for the filesystem client (MBR + FAT16, mkfs.fat);
-//! `blk-disk check IMAGE [--log LOG]` judges it afterwards — fsck.fat -n
-//! clean, every file mcopy extracts equal to the file set, nothing else —
-//! and, with a console log, requires the client's summary line to report
-//! the whole file set verified.
+//! `blk-disk check IMAGE [--log LOG [--min-restarts N]]` judges it
+//! afterwards — fsck.fat -n clean, every file mcopy extracts equal to the
+//! file set, nothing else — and, with a console log, requires the client's
+//! summary line to report the whole file set verified and the driver to
+//! have started again at least N times. `blk-disk plan --faults N
+//! --suspends M --seed S -o FILE` writes a fault plan for the block driver
+//! (its interrupt path, during DMA, on a client notification; the monitor
+//! stopping it asynchronously every 150-450 ms); a site's faults are 150-450 of its visits apart.
 //!
 //! What must never happen: a pass on an image the independent tools did
 //! not accept, or on a log without the client's summary.
@@ -13,11 +17,65 @@ use std::path::Path;
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: blk-disk make IMAGE | blk-disk check IMAGE [--log LOG]");
+    eprintln!(
+        "usage: blk-disk make IMAGE | blk-disk check IMAGE [--log LOG [--min-restarts N]]\n       \
+         blk-disk plan --faults N --suspends M --seed S -o FILE"
+    );
     ExitCode::from(2)
 }
 
-fn check_log(log: &Path) -> Result<String, String> {
+/// The plan region's size in systems/blk.xml.
+const PLAN_REGION: usize = 0x8000;
+
+fn plan(faults: usize, suspends: usize, seed: u64, out: &Path) -> Result<String, String> {
+    use fault_inject::{Kind, Planned, Site};
+    let mut rng = fault_inject::Rng::new(seed);
+    let sites = [Site::BlkIrq, Site::BlkSubmit, Site::BlkRequest];
+    let kinds = [
+        Kind::WildWrite,
+        Kind::NullRead,
+        Kind::Panic,
+        Kind::WildJump,
+        Kind::Loop,
+    ];
+    let mut at = [0u64; 3];
+    let mut entries = Vec::new();
+    for _ in 0..faults {
+        let i = rng.below(sites.len() as u64) as usize;
+        at[i] += 150 + rng.below(300);
+        let kind = kinds[rng.below(kinds.len() as u64) as usize];
+        entries.push(Planned::new(sites[i], at[i], kind));
+    }
+    for _ in 0..suspends {
+        entries.push(Planned::new(
+            Site::Monitor,
+            150_000 + rng.below(300_000),
+            Kind::Suspend,
+        ));
+    }
+    let mut bytes = vec![0u8; PLAN_REGION];
+    fault_inject::plan_bytes(&entries, PLAN_REGION, &mut bytes).map_err(|e| e.to_string())?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut by_kind = std::collections::BTreeMap::new();
+    for e in &entries {
+        *by_kind.entry(e.kind.name()).or_insert(0) += 1;
+    }
+    Ok(format!(
+        "{} faults ({by_kind:?}), seed {seed}",
+        entries.len()
+    ))
+}
+
+/// Starts of the driver after the first, from its "blk: start epoch N" lines.
+fn restarts(text: &str) -> usize {
+    text.lines()
+        .filter_map(|l| l.split("blk: start epoch ").nth(1))
+        .filter_map(|r| r.split(':').next()?.trim().parse::<u64>().ok())
+        .filter(|&e| e > 0)
+        .count()
+}
+
+fn check_log(log: &Path, min_restarts: usize) -> Result<String, String> {
     let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
     let text = String::from_utf8_lossy(&text);
     let line = text
@@ -41,7 +99,14 @@ fn check_log(log: &Path) -> Result<String, String> {
             log.display()
         ));
     }
-    Ok(line.to_string())
+    let n = restarts(&text);
+    if n < min_restarts {
+        return Err(format!(
+            "{}: the driver started again {n} times, fewer than {min_restarts}",
+            log.display()
+        ));
+    }
+    Ok(format!("{} (driver restarts: {n})", line.trim()))
 }
 
 fn main() -> ExitCode {
@@ -66,10 +131,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        ["plan", "--faults", n, "--suspends", m, "--seed", seed, "-o", out] => {
+            let (Ok(n), Ok(m), Ok(seed)) = (n.parse(), m.parse(), seed.parse()) else {
+                return usage();
+            };
+            match plan(n, m, seed, Path::new(out)) {
+                Ok(what) => {
+                    println!("blk-disk: {out}: {what}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("blk-disk: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         ["check", img, rest @ ..] => {
-            let log = match rest {
-                [] => None,
-                ["--log", l] => Some(Path::new(*l)),
+            let (log, min_restarts) = match rest {
+                [] => (None, 0),
+                ["--log", l] => (Some(Path::new(*l)), 0),
+                ["--log", l, "--min-restarts", n] => match n.parse() {
+                    Ok(n) => (Some(Path::new(*l)), n),
+                    Err(_) => return usage(),
+                },
                 _ => return usage(),
             };
             let scratch = std::env::temp_dir().join(format!("blk-disk-{}", std::process::id()));
@@ -82,7 +166,7 @@ fn main() -> ExitCode {
                 .map_err(|e| format!("{img}: {e}"))
                 .and_then(|disk| image::check_image(&scratch, &disk));
             let _ = std::fs::remove_dir_all(&scratch);
-            let logged = match log.map(check_log) {
+            let logged = match log.map(|l| check_log(l, min_restarts)) {
                 Some(Err(e)) => Err(e),
                 Some(Ok(l)) => Ok(Some(l)),
                 None => Ok(None),

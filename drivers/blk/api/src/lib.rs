@@ -67,6 +67,13 @@ pub trait Link {
     fn epoch(&self) -> u32 {
         0
     }
+    /// A request is about to be posted (the caller's call ledger, the
+    /// monitor's evidence that the driver owes an answer).
+    fn begin(&self) {}
+    /// Its answer arrived; `ok` if it is not an error.
+    fn end(&self, ok: bool) {
+        let _ = ok;
+    }
 }
 
 /// The client stub: one request at a time, through the start of the data
@@ -145,6 +152,14 @@ impl<'a, L: Link> BlkClient<'a, L> {
         let id = self.next_id;
         self.next_id = self.next_id.wrapping_add(1).max(1);
         let req = BlkReq::new(code, 0, block, count, id);
+        self.link.begin();
+        let r = self.post_and_wait(req, count);
+        self.link.end(r.is_ok());
+        r
+    }
+
+    fn post_and_wait(&mut self, req: BlkReq, count: u16) -> Result<(), BlkError> {
+        let id = req.id;
         loop {
             match self.req.push(req) {
                 Ok(()) => break,

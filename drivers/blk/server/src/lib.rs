@@ -80,16 +80,15 @@ enum Local {
 }
 
 /// The server.
-pub struct Server<'a, R: Record<N>, D: BlockDevice, const N: usize> {
+pub struct Server<'a, D: BlockDevice, const N: usize> {
     req: Ring<'a, BlkReq>,
     resp: Ring<'a, BlkResp>,
     data: DataRegion,
-    record: R,
     dev: D,
     local: [Local; N],
 }
 
-impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
+impl<'a, D: BlockDevice, const N: usize> Server<'a, D, N> {
     /// Resume serving after a start or a restart, on a device just reset
     /// and set up: resynchronise the record with the rings, then treat every
     /// request still held as not yet submitted.
@@ -97,7 +96,7 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
         req: Ring<'a, BlkReq>,
         resp: Ring<'a, BlkResp>,
         data: DataRegion,
-        mut record: R,
+        record: &mut impl Record<N>,
         dev: D,
     ) -> Result<(Self, Resync), Error> {
         let r = record.table().resync(&req, &resp).map_err(Error::Record)?;
@@ -111,7 +110,6 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
                 req,
                 resp,
                 data,
-                record,
                 dev,
                 local,
             },
@@ -131,16 +129,16 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
 
     /// Serve until nothing more can be done now: collect completions,
     /// publish answers, hand waiting and new requests to the device.
-    pub fn serve(&mut self) -> Result<Served, Error> {
+    pub fn serve(&mut self, record: &mut impl Record<N>) -> Result<Served, Error> {
         let mut s = Served::default();
         loop {
             let before = s;
             while let Some((tag, outcome)) = self.dev.complete() {
-                self.finished(usize::from(tag), outcome);
+                self.finished(record, usize::from(tag), outcome);
             }
-            self.publish(&mut s)?;
-            self.submit_waiting(&mut s)?;
-            self.take_new(&mut s)?;
+            self.publish(record, &mut s)?;
+            self.submit_waiting(record, &mut s)?;
+            self.take_new(record, &mut s)?;
             self.dev.kick();
             if self.dev.broken() {
                 return Err(Error::DeviceBroken);
@@ -151,14 +149,14 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
         }
     }
 
-    fn finished(&mut self, k: usize, outcome: Outcome) {
+    fn finished(&mut self, record: &mut impl Record<N>, k: usize, outcome: Outcome) {
         let Some(l) = self.local.get_mut(k) else {
             return;
         };
         if *l != Local::Submitted {
             return; // a tag not with the device: ignore (the device is broken)
         }
-        let count = self.record.table().slots[k].req.count;
+        let count = record.table().slots[k].req.count;
         *l = match outcome {
             Outcome::Ok => Local::Done(RespStatus::Ok, count),
             Outcome::IoError => Local::Done(RespStatus::ErrIo, 0),
@@ -167,7 +165,7 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
     }
 
     /// Publish every finished answer the response ring has room for.
-    fn publish(&mut self, s: &mut Served) -> Result<(), Error> {
+    fn publish(&mut self, record: &mut impl Record<N>, s: &mut Served) -> Result<(), Error> {
         for k in 0..N {
             let Local::Done(status, count) = self.local[k] else {
                 continue;
@@ -181,15 +179,15 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
                 return Ok(()); // the client has not consumed; it stays Done
             }
             let tail = self.resp.tail();
-            self.record.table().answering(k, status as u32, count, tail);
-            self.record.commit();
-            let response = self.record.table().slots[k].response();
+            record.table().answering(k, status as u32, count, tail);
+            record.commit();
+            let response = record.table().slots[k].response();
             self.resp.push(response).map_err(|e| match e {
                 Full::Full => Error::Record(RecordError::ResponsesFull),
                 Full::Corrupt(c) => Error::Record(RecordError::Corrupt(c)),
             })?;
-            self.record.table().release(k);
-            self.record.commit();
+            record.table().release(k);
+            record.commit();
             self.local[k] = Local::Idle;
             s.answered += 1;
         }
@@ -197,21 +195,21 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
     }
 
     /// Hand held requests to the device, oldest (by ring index) first.
-    fn submit_waiting(&mut self, s: &mut Served) -> Result<(), Error> {
+    fn submit_waiting(&mut self, record: &mut impl Record<N>, s: &mut Served) -> Result<(), Error> {
         let head = self.req.head();
         while self.dev.has_room() {
             let oldest = (0..N)
                 .filter(|&k| self.local[k] == Local::Waiting)
-                .max_by_key(|&k| head.wrapping_sub(self.record.table().slots[k].taken_at));
+                .max_by_key(|&k| head.wrapping_sub(record.table().slots[k].taken_at));
             let Some(k) = oldest else { return Ok(()) };
-            let req = self.record.table().slots[k].req;
+            let req = record.table().slots[k].req;
             self.submit(k, &req, s)?;
         }
         Ok(())
     }
 
     /// Take requests off the ring while the device and the table have room.
-    fn take_new(&mut self, s: &mut Served) -> Result<(), Error> {
+    fn take_new(&mut self, record: &mut impl Record<N>, s: &mut Served) -> Result<(), Error> {
         while self.dev.has_room() && self.local.contains(&Local::Idle) {
             let Some(req) = self
                 .req
@@ -220,12 +218,11 @@ impl<'a, R: Record<N>, D: BlockDevice, const N: usize> Server<'a, R, D, N> {
             else {
                 return Ok(());
             };
-            let k = self
-                .record
+            let k = record
                 .table()
                 .take(req, self.req.head())
                 .map_err(Error::Record)?;
-            self.record.commit();
+            record.commit();
             self.req.advance();
             s.taken += 1;
             self.submit(k, &req, s)?;

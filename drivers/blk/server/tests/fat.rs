@@ -87,7 +87,11 @@ impl Bench<'_> {
             if irq {
                 server.device().ack_interrupt();
             }
-            server.serve()
+            let mut rec = Rec {
+                p: &mut self.persistent,
+                plan: self.plan.clone(),
+            };
+            server.serve(&mut rec)
         }));
         match r {
             Ok(Ok(_)) => self.server = Some(server),

@@ -164,7 +164,11 @@ fn run(seed: u64, requests: u32, mean_gap: u64) -> Tally {
                 if was_irq {
                     server.device().ack_interrupt();
                 }
-                server.serve()
+                let mut rec = Rec {
+                    p: &mut persistent,
+                    plan: plan.clone(),
+                };
+                server.serve(&mut rec)
             }));
             match r {
                 Ok(Ok(_)) => {}

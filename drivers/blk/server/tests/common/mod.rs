@@ -233,7 +233,7 @@ impl World {
 }
 
 /// One incarnation of the driver.
-pub type Driver<'w> = Server<'w, Rec<'w>, VirtioBlk<Regs>, N>;
+pub type Driver<'w> = Server<'w, VirtioBlk<Regs>, N>;
 
 /// Bring a driver up from what the persistent region holds; it may die
 /// doing so (then again, as the monitor would). Counts deaths.
@@ -257,11 +257,11 @@ pub fn boot<'w>(
                 Ok(d) => d,
                 Err(e) => panic!("virtio init: {e}"),
             };
-            let rec = Rec {
-                p: unsafe_extend(p),
+            let mut rec = Rec {
+                p,
                 plan: plan.clone(),
             };
-            match Server::start(w.req_ring(), w.resp_ring(), w.data_region(), rec, dev) {
+            match Server::start(w.req_ring(), w.resp_ring(), w.data_region(), &mut rec, dev) {
                 Ok((s, _)) => s,
                 Err(e) => panic!("server start: {e}"),
             }
@@ -279,14 +279,6 @@ pub fn boot<'w>(
 
 /// The driver's Hal is global (one device per PD): one bench at a time.
 pub static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// The persistent table is borrowed by each incarnation's server in turn;
-/// the previous one is dead (forgotten) before the next is made.
-pub fn unsafe_extend<'b>(p: &mut Persistent) -> &'b mut Persistent {
-    // SAFETY: the test forgets each server before booting the next, so one
-    // incarnation at a time uses the table, and it outlives them all.
-    unsafe { &mut *(p as *mut Persistent) }
-}
 
 pub fn quiet_crashes() {
     let default = std::panic::take_hook();
