@@ -30,7 +30,7 @@ use core::sync::atomic::{fence, Ordering};
 use fault_inject::{Kind, Plan, Site};
 use pd_core::message::LABEL_UNSUPPORTED;
 use pd_core::{pd_log, Channel, ChannelSet, Message, Platform, Region};
-use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError};
+use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError, StartPath};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
 /// Channel to the client (notifications both ways), as `systems/blk.xml`
@@ -164,7 +164,15 @@ impl<P: Platform> BlkDriver<P> {
                 return Err(StartError::Inconsistent);
             }
         };
-        publish_info(&p, capacity, env.epoch())?;
+        // Without the record (first boot, cold start, untrusted region) the
+        // requests an earlier incarnation took are gone: say from where.
+        let cold = !matches!(env.start_path(), StartPath::Warm);
+        publish_info(
+            &p,
+            capacity,
+            env.epoch(),
+            cold.then(|| server.request_head()),
+        )?;
         pd_log!(
             &p,
             "blk: start epoch {}: virtio slot {slot}, {capacity} blocks, {} held requests resubmitted",
@@ -236,7 +244,12 @@ fn inject_at_start<P: Platform>(env: &Env<P, BlkState>, site: Site) {
     }
 }
 
-fn publish_info<P: Platform>(p: &P, capacity: u64, epoch: u64) -> Result<(), StartError> {
+fn publish_info<P: Platform>(
+    p: &P,
+    capacity: u64,
+    epoch: u64,
+    cold_head: Option<u32>,
+) -> Result<(), StartError> {
     let r = region(p, "blk_info")?;
     let info = r.vaddr as *mut StorageInfo;
     // SAFETY: the storage-info page is ours to write (the client maps it
@@ -247,6 +260,11 @@ fn publish_info<P: Platform>(p: &P, capacity: u64, epoch: u64) -> Result<(), Sta
         (*info).block_size = 1;
         (*info).queue_depth = (RING - 1) as u16;
         (*info).epoch = epoch as u32;
+        if let Some(head) = cold_head {
+            core::ptr::write_volatile(&raw mut (*info).cold_head, head);
+            fence(Ordering::Release);
+            core::ptr::write_volatile(&raw mut (*info).cold_epoch, epoch as u32);
+        }
         fence(Ordering::Release);
         core::ptr::write_volatile(&raw mut (*info).ready, 1);
     }

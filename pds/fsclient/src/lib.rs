@@ -45,6 +45,18 @@ impl<P: Platform> Link for PdLink<P> {
         // SAFETY: the storage-info page is mapped for the PD's life.
         unsafe { core::ptr::read_volatile(&raw const (*self.info).epoch) }
     }
+    fn cold_start(&self) -> (u32, u32) {
+        // SAFETY: as in `epoch`; `cold_head` is written before
+        // `cold_epoch`, with release.
+        unsafe {
+            let epoch = core::ptr::read_volatile(&raw const (*self.info).cold_epoch);
+            fence(Ordering::Acquire);
+            (
+                epoch,
+                core::ptr::read_volatile(&raw const (*self.info).cold_head),
+            )
+        }
+    }
     fn begin(&self) {
         if let Some(l) = &self.ledger {
             l.begin(self.p.now_ns(), 0);
@@ -142,10 +154,11 @@ pub fn init<P: Platform>(p: P) -> Done {
     let (disk, _) = vm.free();
     let synced = disk.sync();
     let (reads, writes) = disk.transfers();
+    let reposts = disk.with_client(|c| c.reposts()).unwrap_or(0);
     match (summary, synced) {
         (Ok(s), Ok(())) => pd_log!(
             &p,
-            "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes}",
+            "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes} reposted={reposts}",
             s.files,
             s.dirs,
             s.written,

@@ -2,7 +2,11 @@
 //! the request ring, notifies the driver, and waits for the answer with the
 //! same id; [`BlkError`] is everything a request can end in. A driver
 //! restart is invisible here unless the restarted driver could not redo a
-//! request: then the answer says so, with the new incarnation's epoch.
+//! request: then the answer says so, with the new incarnation's epoch. A
+//! cold start (the driver lost its record of held requests) shows in the
+//! storage-info page: a request outstanding across it that an earlier
+//! incarnation had taken and not answered is posted again; one still on
+//! the ring is left to the new incarnation. Either way it exists once.
 //!
 //! What must never happen: an answer taken for another request's, a second
 //! answer to one request accepted, or data copied out of the data region
@@ -67,6 +71,12 @@ pub trait Link {
     fn epoch(&self) -> u32 {
         0
     }
+    /// The driver's last start without its record: its epoch and the
+    /// request ring's head then (the storage-info page's `cold_epoch`,
+    /// `cold_head`, read epoch first, with acquire).
+    fn cold_start(&self) -> (u32, u32) {
+        (0, 0)
+    }
     /// A request is about to be posted (the caller's call ledger, the
     /// monitor's evidence that the driver owes an answer).
     fn begin(&self) {}
@@ -85,6 +95,7 @@ pub struct BlkClient<'a, L: Link> {
     data_len: usize,
     link: L,
     next_id: u32,
+    reposts: u64,
 }
 
 impl<'a, L: Link> BlkClient<'a, L> {
@@ -109,6 +120,7 @@ impl<'a, L: Link> BlkClient<'a, L> {
             data_len,
             link,
             next_id: 1,
+            reposts: 0,
         }
     }
 
@@ -160,21 +172,58 @@ impl<'a, L: Link> BlkClient<'a, L> {
 
     fn post_and_wait(&mut self, req: BlkReq, count: u16) -> Result<(), BlkError> {
         let id = req.id;
-        loop {
-            match self.req.push(req) {
-                Ok(()) => break,
-                Err(Full::Full) => self.link.wait(),
-                Err(Full::Corrupt(c)) => return Err(BlkError::Corrupt(c)),
-            }
-        }
-        self.link.notify();
+        let (mut at, mut cold) = self.post(req)?;
         loop {
             match self.resp.pop().map_err(BlkError::Corrupt)? {
                 Some(r) if r.id == id => return self.outcome(&r, count),
                 Some(r) => return Err(BlkError::Unexpected { id: r.id }),
-                None => self.link.wait(),
+                None => {}
+            }
+            self.link.wait();
+            let (epoch, head) = self.link.cold_start();
+            if epoch == cold {
+                continue;
+            }
+            // The driver started without its record. An incarnation dead by
+            // now published whatever it answered: look first.
+            match self.resp.pop().map_err(BlkError::Corrupt)? {
+                Some(r) if r.id == id => return self.outcome(&r, count),
+                Some(r) => return Err(BlkError::Unexpected { id: r.id }),
+                None => {}
+            }
+            if head.wrapping_sub(at) as i32 > 0 {
+                // Taken before that start and never answered: gone with
+                // the record. Post it again (whole-block transfers are
+                // idempotent); the request exists once.
+                self.reposts += 1;
+                (at, cold) = self.post(req)?;
+            } else {
+                // Still on the ring: the new incarnation answers it.
+                cold = epoch;
             }
         }
+    }
+
+    /// Push `req` and notify: its ring index, and the driver's cold epoch
+    /// when it was pushed.
+    fn post(&mut self, req: BlkReq) -> Result<(u32, u32), BlkError> {
+        loop {
+            let (cold, _) = self.link.cold_start();
+            let at = self.req.tail();
+            match self.req.push(req) {
+                Ok(()) => {
+                    self.link.notify();
+                    return Ok((at, cold));
+                }
+                Err(Full::Full) => self.link.wait(),
+                Err(Full::Corrupt(c)) => return Err(BlkError::Corrupt(c)),
+            }
+        }
+    }
+
+    /// Requests posted again after a cold start of the driver.
+    pub fn reposts(&self) -> u64 {
+        self.reposts
     }
 
     fn outcome(&self, r: &BlkResp, count: u16) -> Result<(), BlkError> {

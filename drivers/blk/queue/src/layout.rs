@@ -192,6 +192,13 @@ pub struct StorageInfo {
     /// Ours: the driver's incarnation, bumped by every restart before
     /// `ready` is set again (sDDF's design notes ask for one).
     pub epoch: u32,
+    /// Ours: the epoch of the driver's last start without its record (a
+    /// first boot or a cold start), published after `cold_head`.
+    pub cold_epoch: u32,
+    /// Ours: the request ring's `head` at that start. A request posted at a
+    /// ring index below it was taken by an earlier incarnation and, unless
+    /// it was answered, is gone: its client posts it again.
+    pub cold_head: u32,
     _pad2: u32,
 }
 
@@ -216,5 +223,7 @@ const _: () = {
     assert!(offset_of!(StorageInfo, blocks) == 76);
     assert!(offset_of!(StorageInfo, capacity) == 80);
     assert!(offset_of!(StorageInfo, epoch) == 88);
+    assert!(offset_of!(StorageInfo, cold_epoch) == 92);
+    assert!(offset_of!(StorageInfo, cold_head) == 96);
     assert!(size_of::<StorageInfo>() <= 4096);
 };

@@ -117,6 +117,11 @@ impl<'a, D: BlockDevice, const N: usize> Server<'a, D, N> {
         ))
     }
 
+    /// The request ring's `head`: requests before it have been taken.
+    pub fn request_head(&self) -> u32 {
+        self.req.head()
+    }
+
     /// The device (e.g. to acknowledge its interrupt).
     pub fn device(&mut self) -> &mut D {
         &mut self.dev

@@ -63,24 +63,45 @@ struct Bench<'w> {
     server: Option<Driver<'w>>,
     irq: bool,
     waits: u64,
+    /// One death in `cold_every` loses the record (a cold start); 0: none.
+    cold_every: u64,
+    cold_pending: bool,
+    /// The storage-info page's (cold_epoch, cold_head).
+    cold: (u32, u32),
+    colds: u64,
 }
 
 impl Bench<'_> {
     fn step(&mut self) {
         self.waits += 1;
+        // The file set takes about 7,100 waits: a request never answered
+        // (lost) shows as a client that waits on and on.
+        assert!(
+            self.waits < 200_000,
+            "the client has waited {} times",
+            self.waits
+        );
         if self.w.device_runs(1 + self.rng.below(4) as u32) {
             self.irq = true;
         }
         let mut server = match self.server.take() {
             Some(s) => s,
-            None => boot(
-                self.w,
-                &self.plan,
-                &mut self.persistent,
-                &mut self.rng,
-                self.gap,
-                &mut self.deaths,
-            ),
+            None => {
+                let s = boot(
+                    self.w,
+                    &self.plan,
+                    &mut self.persistent,
+                    &mut self.rng,
+                    self.gap,
+                    &mut self.deaths,
+                );
+                if std::mem::take(&mut self.cold_pending) {
+                    // What the driver publishes on a start without its record.
+                    self.cold = (self.cold.0 + 1, s.request_head());
+                    self.colds += 1;
+                }
+                s
+            }
         };
         let irq = std::mem::take(&mut self.irq);
         let r = catch_unwind(AssertUnwindSafe(|| {
@@ -102,6 +123,11 @@ impl Bench<'_> {
                     .at
                     .set(self.plan.events.get() + 1 + self.rng.below(self.gap * 2));
                 std::mem::forget(server);
+                if self.cold_every > 0 && self.rng.below(self.cold_every) == 0 {
+                    // The record is lost: what the next start finds is empty.
+                    self.persistent.durable = blk_inflight::InFlight::default();
+                    self.cold_pending = true;
+                }
                 if self.rng.below(2) == 0 {
                     self.w.device_runs(self.rng.below(8) as u32);
                 }
@@ -116,6 +142,9 @@ struct TestLink<'a, 'w>(&'a RefCell<Bench<'w>>);
 
 impl Link for TestLink<'_, '_> {
     fn notify(&self) {}
+    fn cold_start(&self) -> (u32, u32) {
+        self.0.borrow().cold
+    }
     fn wait(&self) {
         self.0.borrow_mut().step();
     }
@@ -138,6 +167,18 @@ impl TimeSource for Clock {
 /// Run the file set with deaths every `gap` events on average; the
 /// summary, the deaths, and the disk afterwards.
 fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
+    let (s, deaths, _, _, disk) = run_with(image, seed, gap, 0);
+    (s, deaths, disk)
+}
+
+/// As `run`, with one death in `cold_every` a cold start; also the cold
+/// starts and the client's reposts.
+fn run_with(
+    image: Vec<u8>,
+    seed: u64,
+    gap: u64,
+    cold_every: u64,
+) -> (Summary, u64, u64, u64, Vec<u8>) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let w = World::new(image, DATA_LEN);
     let plan = Rc::new(Plan::default());
@@ -156,6 +197,10 @@ fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
         server: None,
         irq: false,
         waits: 0,
+        cold_every,
+        cold_pending: false,
+        cold: (0, 0),
+        colds: 0,
     });
     bench.borrow_mut().step();
     // SAFETY: the data region lives in `w` for the whole run; the client
@@ -180,9 +225,11 @@ fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
         panic!("seed {seed}: sync: {e:?}");
     }
     let (reads, writes) = disk.transfers();
-    let deaths = bench.borrow().deaths;
+    let reposts = disk.with_client(|c| c.reposts()).unwrap_or(0);
+    let (deaths, colds) = (bench.borrow().deaths, bench.borrow().colds);
     eprintln!(
-        "seed {seed}: {summary:?}; {reads} block reads, {writes} block writes, {deaths} driver deaths, {} waits",
+        "seed {seed}: {summary:?}; {reads} block reads, {writes} block writes, {deaths} driver deaths \
+         ({colds} cold), {reposts} requests posted again, {} waits",
         bench.borrow().waits
     );
     let d = w.dev.lock().expect("model");
@@ -190,7 +237,7 @@ fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
     let mut bytes = vec![0; backing.len() as usize];
     backing.read_at(0, &mut bytes).expect("disk");
     drop(d);
-    (summary, deaths, bytes)
+    (summary, deaths, colds, reposts, bytes)
 }
 
 #[test]
@@ -251,4 +298,28 @@ fn frequent_deaths_over_several_seeds() {
         assert!(deaths >= 100, "seed {seed}: only {deaths} deaths");
         check_image(&scratch.0, &disk);
     }
+}
+
+#[test]
+fn cold_starts_lose_no_request_the_client_posts_again_what_was_lost() {
+    quiet_crashes();
+    let scratch = Scratch::new("cold");
+    let image = make(&scratch.0);
+    let mut reposted = 0;
+    for seed in 1..=3 {
+        let (s, deaths, colds, reposts, disk) = run_with(image.clone(), seed, 300, 4);
+        assert_eq!(
+            (s.mismatched, s.verified),
+            (0, workload::total_bytes()),
+            "seed {seed}"
+        );
+        assert!(
+            colds >= 10,
+            "seed {seed}: only {colds} cold starts of {deaths} deaths"
+        );
+        reposted += reposts;
+        check_image(&scratch.0, &disk);
+    }
+    // Some cold starts found the client's request taken and lost.
+    assert!(reposted > 0, "no request was ever posted again");
 }
