@@ -14,6 +14,9 @@
 //! were handed to the device (while it does the DMA), and a client
 //! notification; and at the personality's start sites.
 //!
+//! Stopped for good (a tombstone), it answers every request posted "no
+//! device" without touching the device, and the client reports the stop.
+//!
 //! What must never happen: a client request handed to the device before it
 //! is recorded, a device interrupt left unacknowledged, or a start that
 //! does not reset the device before setting its queue up again.
@@ -21,7 +24,7 @@
 
 use blk_device::BlockDevice;
 use blk_inflight::InFlight;
-use blk_queue::{BlkReq, BlkResp, Ring, StorageInfo};
+use blk_queue::{BlkReq, BlkResp, RespStatus, Ring, StorageInfo};
 use blk_server::{DataRegion, Record, Server};
 use blk_virtio::hal::Window;
 use blk_virtio::mmio::{find_block, SlotIo};
@@ -308,6 +311,49 @@ impl<P: Platform> Driver<P> for BlkDriver<P> {
 
     fn irq_channels() -> &'static [Channel] {
         &[IRQ]
+    }
+
+    fn stopped(p: &P, epoch: u64) {
+        answer_stopped(p, epoch);
+    }
+}
+
+/// Stopped for good: answer every request on the ring "no device", with the
+/// epoch in the storage-info page, so that no client waits for ever.
+fn answer_stopped<P: Platform>(p: &P, epoch: u64) {
+    let (Some(req_r), Some(resp_r), Some(info)) = (
+        p.region("blk_req"),
+        p.region("blk_resp"),
+        p.region("blk_info"),
+    ) else {
+        return;
+    };
+    // SAFETY: as in `start`: the rings' regions are shared with the client
+    // alone; the storage-info page is ours to write.
+    let rings = unsafe {
+        core::ptr::write_volatile(
+            &raw mut (*(info.vaddr as *mut StorageInfo)).epoch,
+            epoch as u32,
+        );
+        (
+            Ring::<BlkReq>::requests(req_r.as_mut_ptr(), req_r.size, RING),
+            Ring::<BlkResp>::responses(resp_r.as_mut_ptr(), resp_r.size, RING),
+        )
+    };
+    let (Ok(req), Ok(resp)) = rings else { return };
+    let mut answered = false;
+    while let Ok(Some(r)) = req.peek() {
+        if resp
+            .push(BlkResp::new(RespStatus::ErrNoDevice, 0, r.id))
+            .is_err()
+        {
+            break; // the client has not consumed: the next notification
+        }
+        req.advance();
+        answered = true;
+    }
+    if answered {
+        p.notify(CLIENT);
     }
 }
 

@@ -390,6 +390,16 @@ pub trait Driver<P: Platform>: Sized {
     /// Encode an error reply in the driver's protocol.
     fn error_reply(kind: ErrorReply, epoch: u64) -> Message;
 
+    /// Stopped for good (a tombstone): at its start and on every
+    /// notification. A driver whose clients wait on shared queues rather
+    /// than in a call answers what they posted with an error here, without
+    /// its device (a tombstone never touches it), so that nobody waits for
+    /// ever. The default does nothing: a caller is answered "stopped" by
+    /// the personality.
+    fn stopped(platform: &P, epoch: u64) {
+        let _ = (platform, epoch);
+    }
+
     /// Called on every start before `init`/`recover`, to acknowledge device
     /// interrupts that a previous incarnation may have left unacknowledged.
     fn irq_channels() -> &'static [Channel] {
@@ -483,6 +493,7 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
                 // The region is left as it is (the record's slot says who
                 // may be waiting); nothing is committed from here on.
                 env.read_only = true;
+                D::stopped(&env.platform, epoch);
                 Mode::Tombstone
             }
         };
@@ -629,13 +640,16 @@ impl<P: Platform, D: Driver<P>> Personality<P, D> {
 
 impl<P: Platform, D: Driver<P>> Handler for Personality<P, D> {
     fn notified(&mut self, channels: ChannelSet) {
-        if let Mode::Serving(driver) = &mut self.mode {
-            self.env.region.set_busy(true);
-            self.env.region.progress();
-            driver.notified(&mut self.env, channels);
-            self.env.work.head.events += 1;
-            self.env.commit();
-            self.env.region.set_busy(false);
+        match &mut self.mode {
+            Mode::Serving(driver) => {
+                self.env.region.set_busy(true);
+                self.env.region.progress();
+                driver.notified(&mut self.env, channels);
+                self.env.work.head.events += 1;
+                self.env.commit();
+                self.env.region.set_busy(false);
+            }
+            Mode::Tombstone => D::stopped(&self.env.platform, self.env.epoch),
         }
     }
 

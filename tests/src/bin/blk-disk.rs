@@ -6,8 +6,9 @@
 //! summary line to report the whole file set verified and the driver to
 //! have started again at least N times. `blk-disk plan --faults N
 //! --suspends M --seed S -o FILE` writes a fault plan for the block driver
-//! (its interrupt path, during DMA, on a client notification; the monitor
-//! stopping it asynchronously every 150-450 ms); a site's faults are 150-450 of its visits apart.
+//! (its interrupt path, during DMA, on a client notification; crashes,
+//! hangs, a corrupted region header, stray writes into its region; the monitor
+//! stopping it asynchronously every 150-450 ms); driver faults 60-140 site visits apart, 360-440 after one that costs the record.
 //!
 //! What must never happen: a pass on an image the independent tools did
 //! not accept, or on a log without the client's summary.
@@ -37,14 +38,25 @@ fn plan(faults: usize, suspends: usize, seed: u64, out: &Path) -> Result<String,
         Kind::Panic,
         Kind::WildJump,
         Kind::Loop,
+        Kind::CorruptRegion,
+        Kind::Scribble,
     ];
-    let mut at = [0u64; 3];
+    // One position for every site: the sites are visited about equally
+    // often (a request makes a notification, a submission, an interrupt),
+    // so an entry fires about that many visits into the run whichever site
+    // it is at.
+    let mut at = 0u64;
+    let mut cold_next = false;
     let mut entries = Vec::new();
     for _ in 0..faults {
-        let i = rng.below(sites.len() as u64) as usize;
-        at[i] += 150 + rng.below(300);
+        // After a fault that costs the record (a cold start follows), more
+        // room: a fault right after a cold start, before any progress, is a
+        // crash loop that the policy stops.
+        at += 60 + rng.below(80) + if cold_next { 300 } else { 0 };
+        let site = sites[rng.below(sites.len() as u64) as usize];
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
-        entries.push(Planned::new(sites[i], at[i], kind));
+        cold_next = matches!(kind, Kind::CorruptRegion | Kind::Scribble);
+        entries.push(Planned::new(site, at, kind));
     }
     for _ in 0..suspends {
         entries.push(Planned::new(

@@ -22,8 +22,11 @@ pub enum BlkError {
     Io,
     /// The driver refused the request (outside the disk or the data region).
     Invalid,
-    /// The device is gone.
-    NoDevice,
+    /// The driver is stopped for good; `epoch` is its last incarnation.
+    Stopped {
+        /// The incarnation that answered.
+        epoch: u32,
+    },
     /// The driver was restarted and could not redo the request; `epoch` is
     /// its new incarnation.
     Restarted {
@@ -48,7 +51,7 @@ impl core::fmt::Display for BlkError {
         match self {
             Self::Io => f.write_str("I/O error"),
             Self::Invalid => f.write_str("request refused as invalid"),
-            Self::NoDevice => f.write_str("no device"),
+            Self::Stopped { epoch } => write!(f, "driver stopped (epoch {epoch})"),
             Self::Restarted { epoch } => write!(f, "driver restarted (epoch {epoch})"),
             Self::Corrupt(c) => write!(f, "{c}"),
             Self::Unexpected { id } => {
@@ -232,7 +235,9 @@ impl<'a, L: Link> BlkClient<'a, L> {
             Some(RespStatus::Ok) => Err(BlkError::Io),
             Some(RespStatus::ErrIo | RespStatus::ErrUnspec) => Err(BlkError::Io),
             Some(RespStatus::ErrInvalidParam) => Err(BlkError::Invalid),
-            Some(RespStatus::ErrNoDevice) => Err(BlkError::NoDevice),
+            Some(RespStatus::ErrNoDevice) => Err(BlkError::Stopped {
+                epoch: self.link.epoch(),
+            }),
             Some(RespStatus::ErrRestarted) => Err(BlkError::Restarted {
                 epoch: self.link.epoch(),
             }),
