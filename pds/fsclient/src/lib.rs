@@ -18,7 +18,7 @@ use blk_api::{BlkClient, Link};
 use blk_fat::{workload, FatDisk};
 use blk_queue::{BlkReq, BlkResp, Ring, StorageInfo};
 use core::sync::atomic::{fence, Ordering};
-use embedded_sdmmc::{TimeSource, Timestamp, VolumeManager};
+use embedded_sdmmc::VolumeManager;
 use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform, Region};
 
 /// Channel to the block driver, as `systems/blk.xml` binds it.
@@ -65,20 +65,6 @@ impl<P: Platform> Link for PdLink<P> {
     fn end(&self, ok: bool) {
         if let Some(l) = &self.ledger {
             l.end(ok);
-        }
-    }
-}
-
-struct Clock;
-impl TimeSource for Clock {
-    fn get_timestamp(&self) -> Timestamp {
-        Timestamp {
-            year_since_1970: 56,
-            zero_indexed_month: 11,
-            zero_indexed_day: 3,
-            hours: 12,
-            minutes: 0,
-            seconds: 0,
         }
     }
 }
@@ -149,7 +135,7 @@ pub fn init<P: Platform>(p: P) -> Done {
         workload::FILES.len(),
         workload::total_bytes()
     );
-    let vm = VolumeManager::new(FatDisk::new(client, capacity), Clock);
+    let vm = VolumeManager::new(FatDisk::new(client, capacity), blk_fat::FixedClock);
     let summary = workload::run(&vm);
     let (disk, _) = vm.free();
     let synced = disk.sync();

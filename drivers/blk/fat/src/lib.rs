@@ -16,3 +16,20 @@ pub mod image;
 pub mod workload;
 
 pub use disk::{DiskError, FatDisk};
+
+/// The time stamped on files: fixed (the PDs have no calendar), so that
+/// the same run makes the same image.
+pub struct FixedClock;
+
+impl embedded_sdmmc::TimeSource for FixedClock {
+    fn get_timestamp(&self) -> embedded_sdmmc::Timestamp {
+        embedded_sdmmc::Timestamp {
+            year_since_1970: 56,
+            zero_indexed_month: 11,
+            zero_indexed_day: 3,
+            hours: 12,
+            minutes: 0,
+            seconds: 0,
+        }
+    }
+}

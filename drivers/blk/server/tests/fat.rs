@@ -13,7 +13,7 @@ use blk_fat::image::{self, DISK_BYTES, PART_SECTOR};
 use blk_fat::workload::{self, Summary, FILES};
 use blk_fat::FatDisk;
 use common::*;
-use embedded_sdmmc::{TimeSource, Timestamp, VolumeManager};
+use embedded_sdmmc::VolumeManager;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -150,20 +150,6 @@ impl Link for TestLink<'_, '_> {
     }
 }
 
-struct Clock;
-impl TimeSource for Clock {
-    fn get_timestamp(&self) -> Timestamp {
-        Timestamp {
-            year_since_1970: 56,
-            zero_indexed_month: 11,
-            zero_indexed_day: 3,
-            hours: 12,
-            minutes: 0,
-            seconds: 0,
-        }
-    }
-}
-
 /// Run the file set with deaths every `gap` events on average; the
 /// summary, the deaths, and the disk afterwards.
 fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
@@ -215,7 +201,7 @@ fn run_with(
         )
     };
     let capacity = (DISK_BYTES / blk_device::BLOCK) as u32;
-    let vm = VolumeManager::new(FatDisk::new(client, capacity), Clock);
+    let vm = VolumeManager::new(FatDisk::new(client, capacity), blk_fat::FixedClock);
     let summary = match workload::run(&vm) {
         Ok(s) => s,
         Err(e) => panic!("seed {seed}: filesystem: {e:?}"),
