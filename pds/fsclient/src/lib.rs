@@ -135,16 +135,18 @@ pub fn init<P: Platform>(p: P) -> Done {
         workload::FILES.len(),
         workload::total_bytes()
     );
+    let t0 = p.now_ns();
     let vm = VolumeManager::new(FatDisk::new(client, capacity), blk_fat::FixedClock);
     let summary = workload::run(&vm);
     let (disk, _) = vm.free();
     let synced = disk.sync();
+    let elapsed_us = p.now_ns().saturating_sub(t0) / 1000;
     let (reads, writes) = disk.transfers();
     let reposts = disk.with_client(|c| c.reposts()).unwrap_or(0);
     match (summary, synced) {
         (Ok(s), Ok(())) => pd_log!(
             &p,
-            "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes} reposted={reposts}",
+            "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes} reposted={reposts} elapsed_us={elapsed_us}",
             s.files,
             s.dirs,
             s.written,
