@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 use std::string::String;
 use std::vec;
+use std::vec::Vec;
 
 /// Disk size.
 pub const DISK_BYTES: usize = 16 << 20;
@@ -35,6 +36,24 @@ fn tool(cmd: &mut Command, what: &str) -> Result<String, String> {
     }
 }
 
+/// The tool `name`: from `PATH`, else from the sbin directories Debian
+/// installs dosfstools into (not on a normal user's `PATH`).
+fn program(name: &str) -> std::path::PathBuf {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file());
+    on_path
+        .or_else(|| {
+            ["/usr/sbin", "/sbin", "/usr/bin"]
+                .iter()
+                .map(|d| Path::new(d).join(name))
+                .find(|p| p.is_file())
+        })
+        .unwrap_or_else(|| name.into())
+}
+
 fn io<T>(what: &str, p: &Path, r: std::io::Result<T>) -> Result<T, String> {
     r.map_err(|e| format!("{}: {what}: {e}", p.display()))
 }
@@ -53,7 +72,7 @@ pub fn make_image(path: &Path) -> Result<(), String> {
     disk[..512].copy_from_slice(&mbr);
     io("write", path, std::fs::write(path, &disk))?;
     tool(
-        Command::new("mkfs.fat")
+        Command::new(program("mkfs.fat"))
             .args(["-F", "16", "-n", "SELFHEAL", "--offset"])
             .arg(PART_SECTOR.to_string())
             .arg(path)
@@ -73,7 +92,10 @@ pub fn check_image(scratch: &Path, disk: &[u8]) -> Verdict {
     let part = scratch.join("part.img");
     io("write", &part, std::fs::write(&part, partition))?;
     let fsck = tool(
-        Command::new("fsck.fat").arg("-n").arg("-v").arg(&part),
+        Command::new(program("fsck.fat"))
+            .arg("-n")
+            .arg("-v")
+            .arg(&part),
         "fsck.fat -n",
     )?;
     if fsck.contains("differences between boot sector") {
@@ -83,7 +105,7 @@ pub fn check_image(scratch: &Path, disk: &[u8]) -> Verdict {
     let _ = std::fs::remove_dir_all(&out);
     io("mkdir", &out, std::fs::create_dir_all(&out))?;
     tool(
-        Command::new("mcopy")
+        Command::new(program("mcopy"))
             .env("MTOOLS_SKIP_CHECK", "1")
             .args(["-s", "-n", "-i"])
             .arg(&part)
