@@ -30,7 +30,7 @@ use blk_virtio::hal::Window;
 use blk_virtio::mmio::{find_block, SlotIo};
 use blk_virtio::VirtioBlk;
 use core::sync::atomic::{fence, Ordering};
-use fault_inject::{Kind, Plan, Site};
+use fault_inject::{Plan, Site};
 use pd_core::message::LABEL_UNSUPPORTED;
 use pd_core::{pd_log, Channel, ChannelSet, Message, Platform, Region};
 use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError, StartPath};
@@ -213,24 +213,11 @@ impl<P: Platform> BlkDriver<P> {
         let Some((kind, arg)) = plan.hit(site, env.platform().now_ns()) else {
             return;
         };
-        let base = self
-            .persistent
-            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
-        if kind == Kind::Scribble {
-            if let Some(r) = self.persistent {
-                // SAFETY: the persistent region is mapped read-write and
-                // page aligned; this is the stray write.
-                unsafe { fault_inject::scribble(r.as_mut_ptr(), r.size, arg) };
-            }
-            return;
-        }
-        fault_inject::perform(kind, || {
-            if !base.is_null() {
-                // SAFETY: the persistent region is mapped read-write; byte 0
-                // is the header magic.
-                unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
-            }
-        })
+        let region = self.persistent.map(|r| (r.as_mut_ptr(), r.size));
+        // SAFETY: the persistent region is mapped read-write and page
+        // aligned for the PD's life. Nothing this driver acts out itself
+        // is planned for it: what returns is a scribble, already done.
+        let _ = unsafe { fault_inject::act(kind, arg, region) };
     }
 }
 

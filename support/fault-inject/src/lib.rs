@@ -604,6 +604,33 @@ pub fn perform(kind: Kind, corrupt: impl FnOnce()) -> ! {
     }
 }
 
+/// Act out a fired entry in a driver whose persistent region is `region`
+/// (base, size): a scribble writes into the region and returns; the kinds
+/// the driver must act out itself (illegal reply, livelock) are returned
+/// untouched; every other kind is a crash ([`perform`], a corrupted region
+/// flipping the region's first byte, its header magic) and does not return.
+///
+/// # Safety
+/// `region`, if given, must be mapped writable and 8-byte aligned.
+pub unsafe fn act(kind: Kind, arg: u64, region: Option<(*mut u8, usize)>) -> Kind {
+    match kind {
+        Kind::IllegalReply | Kind::Livelock => kind,
+        Kind::Scribble => {
+            if let Some((base, size)) = region {
+                // SAFETY: the caller's promise.
+                unsafe { scribble(base, size, arg) };
+            }
+            kind
+        }
+        _ => perform(kind, || {
+            if let Some((base, _)) = region {
+                // SAFETY: the caller's promise; byte 0 is in the region.
+                unsafe { ptr::write_volatile(base, !ptr::read_volatile(base)) };
+            }
+        }),
+    }
+}
+
 /// A stray write into `base..base+size` (a region the caller owns), chosen
 /// by `arg`: an aligned word at a pseudo-random offset gets a pseudo-random
 /// value. Returns the offset written.

@@ -361,28 +361,10 @@ impl<U: Uart> SerialDriver<U> {
             Some(c) => plan.due(site, c, now)?,
             None => plan.hit(site, now)?,
         };
-        match kind {
-            Kind::IllegalReply | Kind::Livelock => return Some(kind),
-            Kind::Scribble => {
-                if let Some(r) = self.persistent {
-                    // SAFETY: the persistent region is mapped read-write
-                    // and page aligned; this is the stray write.
-                    unsafe { fault_inject::scribble(r.as_mut_ptr(), r.size, arg) };
-                }
-                return Some(kind);
-            }
-            _ => {}
-        }
-        let base = self
-            .persistent
-            .map_or(core::ptr::null_mut(), |r| r.as_mut_ptr());
-        fault_inject::perform(kind, || {
-            if !base.is_null() {
-                // SAFETY: the persistent region is mapped read-write; byte 0
-                // is the header magic.
-                unsafe { core::ptr::write_volatile(base, !core::ptr::read_volatile(base)) };
-            }
-        })
+        let region = self.persistent.map(|r| (r.as_mut_ptr(), r.size));
+        // SAFETY: the persistent region is mapped read-write and page
+        // aligned for the PD's life.
+        Some(unsafe { fault_inject::act(kind, arg, region) })
     }
 }
 
