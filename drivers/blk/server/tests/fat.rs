@@ -232,7 +232,7 @@ fn the_file_set_survives_the_driver_dying_under_the_filesystem() {
     let scratch = Scratch::new("faults");
     let image = make(&scratch.0);
     assert!(workload::total_bytes() >= 4 << 20);
-    let (s, deaths, disk) = run(image, 5, 1500);
+    let (s, deaths, disk) = run(image, 5, 1200);
     assert_eq!(s.files as usize, FILES.len());
     assert_eq!(s.mismatched, 0, "{s:?}");
     assert_eq!(s.written, workload::total_bytes());

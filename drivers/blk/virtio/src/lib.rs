@@ -26,7 +26,7 @@ use hal::RegionHal;
 use mmio::{MmioTransport, ProbeError};
 use pd_core::DeviceIo;
 use virtio_drivers::queue::VirtQueue;
-use virtio_drivers::transport::{DeviceStatus, Transport};
+use virtio_drivers::transport::{DeviceStatus, InterruptStatus, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};
 
 /// Descriptors in the request queue (a power of two).
@@ -222,13 +222,7 @@ impl<D: DeviceIo> BlockDevice for VirtioBlk<D> {
     }
 
     unsafe fn submit(&mut self, tag: u16, t: Transfer) -> Result<(), SubmitError> {
-        if self.broken
-            || self
-                .transport
-                .get_status()
-                .contains(DeviceStatus::DEVICE_NEEDS_RESET)
-        {
-            self.broken = true;
+        if self.broken {
             return Err(SubmitError::Broken);
         }
         if t.op != Op::Flush && t.count == 0 {
@@ -326,14 +320,21 @@ impl<D: DeviceIo> BlockDevice for VirtioBlk<D> {
     }
 
     fn ack_interrupt(&mut self) {
-        self.transport.ack_interrupt();
+        // A device that needs a reset says so with a configuration-change
+        // interrupt (virtio 1.2 §2.1.2): the status register is read then,
+        // not on every submission and every pass of the server.
+        let cause = self.transport.ack_interrupt();
+        if cause.contains(InterruptStatus::DEVICE_CONFIGURATION_INTERRUPT)
+            && self
+                .transport
+                .get_status()
+                .contains(DeviceStatus::DEVICE_NEEDS_RESET)
+        {
+            self.broken = true;
+        }
     }
 
     fn broken(&self) -> bool {
         self.broken
-            || self
-                .transport
-                .get_status()
-                .contains(DeviceStatus::DEVICE_NEEDS_RESET)
     }
 }
