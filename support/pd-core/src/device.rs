@@ -23,6 +23,12 @@ pub trait DeviceIo {
     /// Write a register.
     fn write(&self, offset: usize, width: Width, value: u32);
 
+    /// Bytes of registers behind this access, where known (a mapping's
+    /// size): a driver checks a device's self-description against it.
+    fn window(&self) -> Option<usize> {
+        None
+    }
+
     /// Read an 8-bit register.
     fn read8(&self, offset: usize) -> u8 {
         self.read(offset, Width::U8) as u8
@@ -44,6 +50,9 @@ pub trait DeviceIo {
 impl<T: DeviceIo + ?Sized> DeviceIo for &T {
     fn read(&self, offset: usize, width: Width) -> u32 {
         (**self).read(offset, width)
+    }
+    fn window(&self) -> Option<usize> {
+        (**self).window()
     }
     fn write(&self, offset: usize, width: Width, value: u32) {
         (**self).write(offset, width, value)

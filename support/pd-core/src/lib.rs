@@ -221,7 +221,8 @@ pub trait Platform: Clone {
 
     /// The physical address of a region mapped into this PD, by its
     /// `setvar_vaddr`, when the system description fixes it (a DMA region:
-    /// a `<setvar region_paddr=...>` of this PD names its memory region).
+    /// a `<setvar region_paddr=...>` of this PD names its memory region; a
+    /// device's registers: the region's `phys_addr`).
     fn region_paddr(&self, setvar: &str) -> Option<u64> {
         let _ = setvar;
         None

@@ -138,14 +138,18 @@ pub fn generate(
         }
         let Some(sym) = &m.setvar_vaddr else { continue };
         let f = g.symbol(sym);
-        // A region at a fixed address is a device's registers, unless this
-        // PD asks for its physical address: then it is DMA memory (x86 has
-        // no tool-chosen addresses for those, so they carry a phys_addr).
-        let dma = pd.setvars.iter().any(|s| s.region_paddr == m.mr);
-        if mr.phys_addr.is_some() && !dma {
+        // A region at a fixed address is a device's registers, unless a PD
+        // asks for its physical address: then it is DMA memory, shared with
+        // whoever else maps it (x86 has no tool-chosen addresses for those,
+        // so they carry a phys_addr).
+        let dma = view
+            .protection_domains
+            .iter()
+            .any(|p| p.setvars.iter().any(|s| s.region_paddr == m.mr));
+        if let (Some(paddr), false) = (mr.phys_addr, dma) {
             let _ = write!(
                 devices,
-                "::selfheal_sel4::DeviceDesc::Mmio {{ name: {sym:?}, vaddr: {f}, size: {:#x} }}, ",
+                "::selfheal_sel4::DeviceDesc::Mmio {{ name: {sym:?}, vaddr: {f}, size: {:#x}, paddr: {paddr:#x} }}, ",
                 mr.size
             );
         } else {

@@ -44,6 +44,13 @@ fn bytes(w: Width) -> usize {
 }
 
 impl DeviceIo for Sel4Device {
+    fn window(&self) -> Option<usize> {
+        Some(match self.kind {
+            Kind::Mmio { size, .. } => size,
+            Kind::IoPort { size, .. } => usize::from(size),
+        })
+    }
+
     fn read(&self, offset: usize, width: Width) -> u32 {
         match self.kind {
             Kind::Mmio { base, size } => {

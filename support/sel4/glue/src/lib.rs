@@ -76,6 +76,8 @@ pub enum DeviceDesc {
         vaddr: fn() -> usize,
         /// Size of the mapping.
         size: usize,
+        /// The registers' physical address (the region's `phys_addr`).
+        paddr: u64,
     },
     /// An I/O port range (x86).
     IoPort(IoPortDesc),
@@ -269,12 +271,19 @@ impl Platform for Sel4Platform {
     }
 
     fn region_paddr(&self, setvar: &str) -> Option<u64> {
+        let device = || {
+            config().devices.iter().find_map(|d| match d {
+                DeviceDesc::Mmio { name, paddr, .. } if *name == setvar => Some(*paddr),
+                _ => None,
+            })
+        };
         config()
             .regions
             .iter()
             .find(|r| r.name == setvar)
             .and_then(|r| r.paddr)
             .map(|f| f() as u64)
+            .or_else(device)
             .filter(|&p| p != 0)
     }
 
@@ -284,6 +293,7 @@ impl Platform for Sel4Platform {
                 name: n,
                 vaddr,
                 size,
+                ..
             } if *n == name => Sel4Device::mmio(vaddr(), *size),
             DeviceDesc::IoPort(io) if io.name == name => Some(Sel4Device::ioport(io)),
             _ => None,
