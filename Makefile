@@ -292,7 +292,7 @@ lint-sel4: $(SPEC) | sdk-check
 		-p selfheal-sel4-tools --all-targets -- -D warnings
 
 # ---------------------------------------------------------------------------
-# seL4: the block system (systems/blk.xml; issue 9, qemu_virt_aarch64 so far):
+# seL4: the block system (systems/blk.xml; issue 9, both boards):
 # the virtio-blk driver and the FAT client. The disk image is made by
 # mkfs.fat (blk-disk make) and judged after the run by fsck.fat and mcopy
 # (blk-disk check), with the client's summary line from the console.
@@ -301,10 +301,16 @@ BLK_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-blk
 BLK_IMAGE := $(BLK_BUILD)/loader.img
 BLK_DISK := $(BLK_BUILD)/disk.img
 BLK_TIMEOUT ?= 900
-# virtio-mmio version 2 (QEMU's virt machine offers the legacy interface
-# unless told otherwise); the first virtio device takes the last slot.
-BLK_QEMU_EXTRA := -global virtio-mmio.force-legacy=false \
-	-drive file=$(BLK_DISK),if=none,format=raw,id=d0 -device virtio-blk-device,drive=d0
+# aarch64: a virtio-mmio slot, version 2 (QEMU's virt machine offers the
+# legacy interface unless told otherwise); the first virtio device takes the
+# last slot. x86: a modern-only
+# virtio-pci function at 00:04.0 (systems/blk.xml maps its BAR and IRQ).
+BLK_QEMU_DRIVE := -drive file=$(BLK_DISK),if=none,format=raw,id=d0
+ifeq ($(MICROKIT_BOARD),x86_64_generic)
+BLK_QEMU_EXTRA := $(BLK_QEMU_DRIVE) -device virtio-blk-pci,drive=d0,disable-legacy=on,addr=4
+else
+BLK_QEMU_EXTRA := -global virtio-mmio.force-legacy=false $(BLK_QEMU_DRIVE) -device virtio-blk-device,drive=d0
+endif
 BLK_DISK_TOOL = $(CARGO) run -q -p system-tests --bin blk-disk --
 
 $(BLK_BUILD):

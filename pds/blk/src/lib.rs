@@ -1,5 +1,6 @@
 //! The block driver PD: finds the virtio block device among the board's
-//! virtio-mmio slots, brings it up with its queue in the `blk_dma` region,
+//! virtio-mmio slots (`virtio_regs`) or on its PCI bus (configuration
+//! ports `pci_config`, the device's BAR mapped as `virtio_bar`), brings it up with its queue in the `blk_dma` region,
 //! and serves the client's sDDF queues (`blk_req`, `blk_resp`, data in
 //! `blk_data`) through the block server, under the driver personality: the
 //! in-flight table is the driver's persistent state, committed at each step
@@ -26,13 +27,15 @@ use blk_device::BlockDevice;
 use blk_inflight::InFlight;
 use blk_queue::{BlkReq, BlkResp, RespStatus, Ring, StorageInfo};
 use blk_server::{DataRegion, Record, Server};
+use blk_virtio::any::AnyTransport;
 use blk_virtio::hal::Window;
-use blk_virtio::mmio::{find_block, SlotIo};
-use blk_virtio::VirtioBlk;
+use blk_virtio::mmio::{MmioTransport, SlotIo};
+use blk_virtio::pci::{DeviceFunction, PciRoot, PciTransport, PortCam};
+use blk_virtio::{DeviceType, VirtioBlk};
 use core::sync::atomic::{fence, Ordering};
 use fault_inject::{Plan, Site};
 use pd_core::message::LABEL_UNSUPPORTED;
-use pd_core::{pd_log, Channel, ChannelSet, Message, Platform, Region};
+use pd_core::{pd_log, Channel, ChannelSet, DeviceIo, Message, Platform, Region};
 use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError, StartPath};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -80,7 +83,7 @@ impl<P: Platform> Record<HELD> for EnvRecord<'_, P> {
 
 /// The driver.
 pub struct BlkDriver<P: Platform> {
-    server: Server<'static, VirtioBlk<SlotIo<P::Device>>, HELD>,
+    server: Server<'static, VirtioBlk<AnyTransport<P::Device>>, HELD>,
     plan: Option<Plan>,
     persistent: Option<Region>,
 }
@@ -113,6 +116,69 @@ fn window<P: Platform>(p: &P, name: &str) -> Result<Window, StartError> {
     }
 }
 
+/// Where the device was found (for the log).
+enum Found {
+    Slot(usize),
+    Pci(DeviceFunction, u64, u8),
+}
+
+impl core::fmt::Display for Found {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::Slot(s) => write!(f, "slot {s}"),
+            Self::Pci(df, bar, line) => write!(f, "pci {df} bar {bar:#x} intx line {line}"),
+        }
+    }
+}
+
+/// The block device's transport: a virtio-mmio slot, or a PCI function.
+fn open<P: Platform>(p: &P) -> Result<(AnyTransport<P::Device>, Found), StartError> {
+    if let Some(io) = p.device("virtio_regs") {
+        let Some(slot) = blk_virtio::mmio::find_block(&io, SLOTS, SLOT_SIZE) else {
+            pd_log!(
+                p,
+                "blk: no virtio block device in the {SLOTS} virtio-mmio slots"
+            );
+            return Err(StartError::Device);
+        };
+        return match MmioTransport::new(SlotIo::new(io, slot * SLOT_SIZE)) {
+            Ok(t) => Ok((AnyTransport::Mmio(t), Found::Slot(slot))),
+            Err(e) => {
+                pd_log!(p, "blk: virtio slot {slot}: {e}");
+                Err(StartError::Device)
+            }
+        };
+    }
+    let (Some(ports), Some(bar)) = (p.device("pci_config"), p.device("virtio_bar")) else {
+        pd_log!(
+            p,
+            "blk: neither virtio_regs nor pci_config and virtio_bar are mapped"
+        );
+        return Err(StartError::Device);
+    };
+    let Some(paddr) = p.region_paddr("virtio_bar") else {
+        pd_log!(p, "blk: virtio_bar has no physical address");
+        return Err(StartError::Device);
+    };
+    let window = bar.window().unwrap_or(0);
+    let mut cam = PortCam::new(&ports);
+    let mut root = PciRoot::new(PortCam::new(&ports));
+    let Some(df) = blk_virtio::pci::find_block(&root) else {
+        pd_log!(p, "blk: no virtio block device on PCI bus 0");
+        return Err(StartError::Device);
+    };
+    match blk_virtio::pci::probe(&mut root, &mut cam, df, paddr, window) {
+        Ok(l) => Ok((
+            AnyTransport::Pci(PciTransport::new(bar, l, DeviceType::Block)),
+            Found::Pci(df, l.bar_paddr, l.irq_line),
+        )),
+        Err(e) => {
+            pd_log!(p, "blk: pci {df}: {e} (virtio_bar is mapped at {paddr:#x})");
+            Err(StartError::Device)
+        }
+    }
+}
+
 impl<P: Platform> BlkDriver<P> {
     /// Reset and set up the device, resynchronise the queues with the
     /// record, and serve what is waiting.
@@ -124,21 +190,11 @@ impl<P: Platform> BlkDriver<P> {
             .map(|r| unsafe { Plan::new(r.as_mut_ptr(), r.size) });
         let pool = window(&p, "blk_dma")?;
         let data = window(&p, "blk_data")?;
-        let Some(io) = p.device("virtio_regs") else {
-            pd_log!(&p, "blk: no virtio_regs mapping");
-            return Err(StartError::Device);
-        };
-        let Some(slot) = find_block(&io, SLOTS, SLOT_SIZE) else {
-            pd_log!(
-                &p,
-                "blk: no virtio block device in the {SLOTS} virtio-mmio slots"
-            );
-            return Err(StartError::Device);
-        };
-        let dev = match VirtioBlk::new(SlotIo::new(io, slot * SLOT_SIZE), pool, &[data]) {
+        let (transport, at) = open(&p)?;
+        let dev = match VirtioBlk::new(transport, pool, &[data]) {
             Ok(d) => d,
             Err(e) => {
-                pd_log!(&p, "blk: virtio slot {slot}: {e}");
+                pd_log!(&p, "blk: virtio {at}: {e}");
                 return Err(StartError::Device);
             }
         };
@@ -178,7 +234,7 @@ impl<P: Platform> BlkDriver<P> {
         )?;
         pd_log!(
             &p,
-            "blk: start epoch {}: virtio slot {slot}, {capacity} blocks, {} held requests resubmitted",
+            "blk: start epoch {}: virtio {at}, {capacity} blocks, {} held requests resubmitted",
             env.epoch(),
             r.held
         );

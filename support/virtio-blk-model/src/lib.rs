@@ -25,6 +25,7 @@
 
 mod chain;
 mod disk;
+pub mod pci;
 mod regs;
 #[cfg(test)]
 mod tests;

@@ -15,16 +15,17 @@
 //! not in flight, or a queue set up on a device that was not reset first.
 #![no_std]
 
+pub mod any;
 pub mod hal;
 pub mod mmio;
+pub mod pci;
 
 pub use virtio_drivers::transport::DeviceType;
 
 use blk_device::{BlockDevice, Op, Outcome, SubmitError, Transfer, BLOCK};
 use core::ptr::NonNull;
 use hal::RegionHal;
-use mmio::{MmioTransport, ProbeError};
-use pd_core::DeviceIo;
+use mmio::ProbeError;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, InterruptStatus, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};
@@ -58,6 +59,9 @@ const SECTORS_PER_BLOCK: u64 = (BLOCK / 512) as u64;
 pub enum InitError {
     /// The registers are not a virtio-mmio version 2 device.
     Probe(ProbeError),
+    /// The PCI function is not a modern virtio-pci device this driver can
+    /// reach through its mapped BAR.
+    PciProbe(pci::PciProbeError),
     /// A virtio device, but not a block device.
     NotBlock(DeviceType),
     /// The device does not offer VERSION_1.
@@ -76,6 +80,7 @@ impl core::fmt::Display for InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             Self::Probe(p) => write!(f, "{p}"),
+            Self::PciProbe(p) => write!(f, "{p}"),
             Self::NotBlock(t) => write!(f, "virtio device type {t:?}, not a block device"),
             Self::NoVersion1 => f.write_str("device does not offer VIRTIO_F_VERSION_1"),
             Self::FeaturesRefused => f.write_str("device refused the negotiated features"),
@@ -104,8 +109,8 @@ struct Chain {
 }
 
 /// The driver.
-pub struct VirtioBlk<D: DeviceIo> {
-    transport: MmioTransport<D>,
+pub struct VirtioBlk<T: Transport> {
+    transport: T,
     queue: VirtQueue<RegionHal, QUEUE_SIZE>,
     headers: NonNull<Header>,
     /// Descriptor chain head (token) -> what is in flight on it.
@@ -119,12 +124,11 @@ pub struct VirtioBlk<D: DeviceIo> {
     unkicked: bool,
 }
 
-impl<D: DeviceIo> VirtioBlk<D> {
-    /// Reset the device at `dev` and set it up (virtio 1.2 §3.1.1), with
+impl<T: Transport> VirtioBlk<T> {
+    /// Reset the device behind `t` and set it up (virtio 1.2 §3.1.1), with
     /// its queue and headers in the pool given to [`hal::configure`], which
     /// this rewinds. Whatever the device was doing is abandoned.
-    pub fn new(dev: D, pool: hal::Window, data: &[hal::Window]) -> Result<Self, InitError> {
-        let mut t = MmioTransport::new(dev).map_err(InitError::Probe)?;
+    pub fn new(mut t: T, pool: hal::Window, data: &[hal::Window]) -> Result<Self, InitError> {
         if t.device_type() != DeviceType::Block {
             return Err(InitError::NotBlock(t.device_type()));
         }
@@ -208,7 +212,7 @@ impl<D: DeviceIo> VirtioBlk<D> {
     }
 }
 
-impl<D: DeviceIo> BlockDevice for VirtioBlk<D> {
+impl<T: Transport> BlockDevice for VirtioBlk<T> {
     fn capacity(&self) -> u64 {
         self.capacity_sectors / SECTORS_PER_BLOCK
     }

@@ -1,18 +1,23 @@
 //! The bench shared by the block server's tests: guest memory, the
-//! virtio-mmio model behind register calls that can kill the driver, the
-//! persistent record, and booting a driver incarnation.
+//! virtio block model behind register calls that can kill the driver (its
+//! virtio-mmio registers, or the same device as a virtio-pci function),
+//! the persistent record, and booting a driver incarnation.
 #![allow(dead_code)]
 
 use blk_inflight::InFlight;
 use blk_queue::{BlkReq, BlkResp, Ring};
 use blk_server::{DataRegion, Record, Server};
+use blk_virtio::any::AnyTransport;
 use blk_virtio::hal::Window;
-use blk_virtio::VirtioBlk;
+use blk_virtio::mmio::{MmioTransport, SlotIo};
+use blk_virtio::pci::{PciRoot, PciTransport, PortCam};
+use blk_virtio::{DeviceType, VirtioBlk};
 use pd_core::{DeviceIo, Width};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
 use std::sync::{Arc, Mutex};
+use virtio_blk_model::pci::PciFront;
 use virtio_blk_model::{GuestMemory, MemBacking, VirtioBlk as Model};
 
 /// Slots in the in-flight table.
@@ -105,31 +110,100 @@ impl Plan {
 
 pub type Device = Arc<Mutex<(Model, MemBacking)>>;
 
+/// The function's PCI state (its configuration header, the host bridge's
+/// latch): hardware, it outlives the driver like the device.
+pub type Pci = Arc<Mutex<PciFront>>;
+
+/// Where the PCI function's BAR is (the test's firmware put it there).
+pub const BAR_PADDR: u64 = 0xfe00_0000;
+
+/// Which registers a [`Regs`] reaches.
+#[derive(Clone)]
+pub enum Bus {
+    /// The virtio-mmio register file.
+    Mmio,
+    /// The PCI function's BAR.
+    Bar(Pci),
+    /// The host bridge's configuration ports (0xcf8..0xd00).
+    Ports(Pci),
+}
+
 /// The driver's view of the device's registers.
 pub struct Regs {
     pub dev: Device,
     pub plan: Rc<Plan>,
+    pub bus: Bus,
+}
+
+fn bytes(width: Width) -> usize {
+    match width {
+        Width::U8 => 1,
+        Width::U16 => 2,
+        Width::U32 => 4,
+    }
 }
 
 impl DeviceIo for Regs {
     fn read(&self, offset: usize, width: Width) -> u32 {
         self.plan.tick();
-        let w = match width {
-            Width::U8 => 1,
-            Width::U16 => 2,
-            Width::U32 => 4,
-        };
-        self.dev.lock().expect("model").0.read(offset, w)
+        let w = bytes(width);
+        match &self.bus {
+            Bus::Mmio => self.dev.lock().expect("model").0.read(offset, w),
+            Bus::Bar(pci) => {
+                let pci = pci.lock().expect("pci");
+                pci.bar_read(&mut self.dev.lock().expect("model").0, offset, w)
+            }
+            Bus::Ports(pci) => pci.lock().expect("pci").port_read(offset, w),
+        }
     }
     fn write(&self, offset: usize, width: Width, value: u32) {
         self.plan.tick();
-        let w = match width {
-            Width::U8 => 1,
-            Width::U16 => 2,
-            Width::U32 => 4,
-        };
+        let w = bytes(width);
         // A doorbell only marks the queue; the device runs when the test says.
-        self.dev.lock().expect("model").0.write(offset, w, value);
+        match &self.bus {
+            Bus::Mmio => {
+                self.dev.lock().expect("model").0.write(offset, w, value);
+            }
+            Bus::Bar(pci) => {
+                let pci = pci.lock().expect("pci");
+                pci.bar_write(&mut self.dev.lock().expect("model").0, offset, w, value);
+            }
+            Bus::Ports(pci) => pci.lock().expect("pci").port_write(offset, w, value),
+        }
+    }
+    fn window(&self) -> Option<usize> {
+        match self.bus {
+            Bus::Bar(_) => Some(virtio_blk_model::pci::BAR_SIZE as usize),
+            _ => None,
+        }
+    }
+}
+
+/// The device's transport, as the driver PD opens it: the mmio registers,
+/// or the PCI function found on bus 0 and checked against its BAR.
+pub fn transport(w: &World, plan: &Rc<Plan>) -> AnyTransport<Regs> {
+    let regs = |bus| Regs {
+        dev: w.dev.clone(),
+        plan: plan.clone(),
+        bus,
+    };
+    let Some(pci) = &w.pci else {
+        match MmioTransport::new(SlotIo::new(regs(Bus::Mmio), 0)) {
+            Ok(t) => return AnyTransport::Mmio(t),
+            Err(e) => panic!("virtio-mmio probe: {e}"),
+        }
+    };
+    let ports = regs(Bus::Ports(pci.clone()));
+    let mut cam = PortCam::new(&ports);
+    let mut root = PciRoot::new(PortCam::new(&ports));
+    let Some(df) = blk_virtio::pci::find_block(&root) else {
+        panic!("no virtio block function on bus 0");
+    };
+    let bar = regs(Bus::Bar(pci.clone()));
+    let window = bar.window().unwrap_or(0);
+    match blk_virtio::pci::probe(&mut root, &mut cam, df, BAR_PADDR, window) {
+        Ok(l) => AnyTransport::Pci(PciTransport::new(bar, l, DeviceType::Block)),
+        Err(e) => panic!("virtio-pci probe: {e}"),
     }
 }
 
@@ -175,6 +249,8 @@ pub struct World {
     pub mem: Memory,
     pub rings: Memory,
     pub dev: Device,
+    /// The device is a PCI function (else a virtio-mmio slot).
+    pub pci: Option<Pci>,
     pub data_len: usize,
 }
 
@@ -187,7 +263,16 @@ impl World {
                 Model::new(disk.len() as u64, false),
                 MemBacking(disk),
             ))),
+            pci: None,
             data_len,
+        }
+    }
+    /// The same, the device a virtio-pci function at 00:04.0 whose INTx
+    /// firmware routed to line 11.
+    pub fn new_pci(disk: Vec<u8>, data_len: usize) -> Self {
+        Self {
+            pci: Some(Arc::new(Mutex::new(PciFront::new(4, BAR_PADDR, 11)))),
+            ..Self::new(disk, data_len)
         }
     }
     pub fn pool(&self) -> Window {
@@ -226,14 +311,20 @@ impl World {
     }
     /// The device serves up to `n` requests (the driver may be dead).
     pub fn device_runs(&self, n: u32) -> bool {
+        let pci = self.pci.as_ref().map(|p| *p.lock().expect("pci"));
         let mut d = self.dev.lock().expect("model");
         let (model, disk) = &mut *d;
-        model.process(&Dma(&self.mem), disk, n).irq
+        match pci {
+            None => model.process(&Dma(&self.mem), disk, n).irq,
+            // No bus mastering, no DMA; the interrupt is INTx.
+            Some(f) if !f.may_dma() => false,
+            Some(f) => model.process(&Dma(&self.mem), disk, n).irq && f.irq_line(model),
+        }
     }
 }
 
 /// One incarnation of the driver.
-pub type Driver<'w> = Server<'w, VirtioBlk<Regs>, N>;
+pub type Driver<'w> = Server<'w, VirtioBlk<AnyTransport<Regs>>, N>;
 
 /// Bring a driver up from what the persistent region holds; it may die
 /// doing so (then again, as the monitor would). Counts deaths.
@@ -249,11 +340,7 @@ pub fn boot<'w>(
         persistent.working = persistent.durable;
         let p = &mut *persistent;
         let r = catch_unwind(AssertUnwindSafe(|| {
-            let regs = Regs {
-                dev: w.dev.clone(),
-                plan: plan.clone(),
-            };
-            let dev = match VirtioBlk::new(regs, w.pool(), &[w.data()]) {
+            let dev = match VirtioBlk::new(transport(w, plan), w.pool(), &[w.data()]) {
                 Ok(d) => d,
                 Err(e) => panic!("virtio init: {e}"),
             };
