@@ -362,7 +362,11 @@ impl<P: Platform> Driver<P> for BlkDriver<P> {
 }
 
 /// Stopped for good: answer every request on the ring "no device", with the
-/// epoch in the storage-info page, so that no client waits for ever.
+/// epoch in the storage-info page, so that no client waits for ever. The
+/// stopped driver has no record (an incarnation may have died holding
+/// requests, e.g. in a cold start the monitor then stopped): it says so as
+/// a cold start does, with the ring's head, and the client posts those
+/// requests again, to be answered "no device" like the rest.
 fn answer_stopped<P: Platform>(p: &P, epoch: u64) {
     let (Some(req_r), Some(resp_r), Some(info)) = (
         p.region("blk_req"),
@@ -384,6 +388,16 @@ fn answer_stopped<P: Platform>(p: &P, epoch: u64) {
         )
     };
     let (Ok(req), Ok(resp)) = rings else { return };
+    let info = info.vaddr as *mut StorageInfo;
+    // SAFETY: as above; `cold_head` before `cold_epoch`, with release, as
+    // `publish_info` writes them.
+    unsafe {
+        if core::ptr::read_volatile(&raw const (*info).cold_epoch) != epoch as u32 {
+            core::ptr::write_volatile(&raw mut (*info).cold_head, req.head());
+            fence(Ordering::Release);
+            core::ptr::write_volatile(&raw mut (*info).cold_epoch, epoch as u32);
+        }
+    }
     let mut answered = false;
     while let Ok(Some(r)) = req.peek() {
         if resp
