@@ -1,6 +1,7 @@
-//! The client's side of the block queues: [`BlkClient`] posts requests on
-//! the request ring, notifies the driver, and waits for the answer with the
-//! same id; [`BlkError`] is everything a request can end in. A driver
+//! The client's side of the block queues: [`BlkQueue`] posts up to `N`
+//! requests on the request ring, each with its own area of the data
+//! region, notifies the driver, and hands back the answers by id as they
+//! come; [`BlkClient`] is the one-at-a-time stub on it. [`BlkError`] is everything a request can end in. A driver
 //! restart is invisible here unless the restarted driver could not redo a
 //! request: then the answer says so, with the new incarnation's epoch. A
 //! cold start (the driver lost its record of held requests) shows in the
@@ -13,7 +14,10 @@
 //! before its request was answered.
 #![no_std]
 
-use blk_queue::{BlkReq, BlkResp, Corrupt, Full, ReqCode, RespStatus, Ring, BLK_TRANSFER_SIZE};
+use blk_queue::{BlkReq, BlkResp, Corrupt, ReqCode, Ring, BLK_TRANSFER_SIZE};
+
+mod queue;
+pub use queue::{BlkQueue, Completion};
 
 /// Why a request failed.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
@@ -44,6 +48,12 @@ pub enum BlkError {
     BadStatus(u32),
     /// The transfer does not fit the data region.
     TooLarge,
+    /// As many requests are outstanding as the client holds.
+    Busy,
+    /// The data area is lent to an outstanding request.
+    AreaBusy,
+    /// Waiting for an answer with nothing outstanding.
+    Idle,
 }
 
 impl core::fmt::Display for BlkError {
@@ -59,6 +69,9 @@ impl core::fmt::Display for BlkError {
             }
             Self::BadStatus(s) => write!(f, "unknown response status {s}"),
             Self::TooLarge => f.write_str("transfer larger than the data region"),
+            Self::Busy => f.write_str("every request slot is outstanding"),
+            Self::AreaBusy => f.write_str("data area lent to an outstanding request"),
+            Self::Idle => f.write_str("no request outstanding"),
         }
     }
 }
@@ -80,10 +93,11 @@ pub trait Link {
     fn cold_start(&self) -> (u32, u32) {
         (0, 0)
     }
-    /// A request is about to be posted (the caller's call ledger, the
-    /// monitor's evidence that the driver owes an answer).
+    /// The driver owes an answer from now (nothing was outstanding, or an
+    /// answer came and more are owed): the caller's call ledger, the
+    /// monitor's evidence of progress and of a hang.
     fn begin(&self) {}
-    /// Its answer arrived; `ok` if it is not an error.
+    /// An answer arrived; `ok` if it is not an error.
     fn end(&self, ok: bool) {
         let _ = ok;
     }
@@ -92,13 +106,7 @@ pub trait Link {
 /// The client stub: one request at a time, through the start of the data
 /// region.
 pub struct BlkClient<'a, L: Link> {
-    req: Ring<'a, BlkReq>,
-    resp: Ring<'a, BlkResp>,
-    data: *mut u8,
-    data_len: usize,
-    link: L,
-    next_id: u32,
-    reposts: u64,
+    q: BlkQueue<'a, L, 1>,
 }
 
 impl<'a, L: Link> BlkClient<'a, L> {
@@ -106,9 +114,7 @@ impl<'a, L: Link> BlkClient<'a, L> {
     /// `data`.
     ///
     /// # Safety
-    /// The data region is mapped for `'a`, and besides this client only the
-    /// driver and its device touch it, and only the part a request names
-    /// while that request is outstanding.
+    /// As [`BlkQueue::new`].
     pub unsafe fn new(
         req: Ring<'a, BlkReq>,
         resp: Ring<'a, BlkResp>,
@@ -117,36 +123,27 @@ impl<'a, L: Link> BlkClient<'a, L> {
         link: L,
     ) -> Self {
         Self {
-            req,
-            resp,
-            data,
-            data_len,
-            link,
-            next_id: 1,
-            reposts: 0,
+            // SAFETY: the caller's promise, passed on.
+            q: unsafe { BlkQueue::new(req, resp, data, data_len, link) },
         }
     }
 
     /// The link (e.g. to reach the platform).
     pub fn link(&self) -> &L {
-        &self.link
+        self.q.link()
     }
 
     /// Read `buf.len() / BLK_TRANSFER_SIZE` blocks from `block` into `buf`.
     pub fn read(&mut self, block: u32, buf: &mut [u8]) -> Result<(), BlkError> {
         let n = self.blocks(buf.len())?;
         self.request(ReqCode::Read, block, n)?;
-        // SAFETY: within the region (checked by `blocks`), answered, so
-        // nobody else touches it now.
-        unsafe { core::ptr::copy_nonoverlapping(self.data, buf.as_mut_ptr(), buf.len()) };
-        Ok(())
+        self.q.get(0, buf)
     }
 
     /// Write `buf` (whole blocks) at `block`.
     pub fn write(&mut self, block: u32, buf: &[u8]) -> Result<(), BlkError> {
         let n = self.blocks(buf.len())?;
-        // SAFETY: as in `read`; no request is outstanding.
-        unsafe { core::ptr::copy_nonoverlapping(buf.as_ptr(), self.data, buf.len()) };
+        self.q.put(0, buf)?;
         self.request(ReqCode::Write, block, n)
     }
 
@@ -156,7 +153,7 @@ impl<'a, L: Link> BlkClient<'a, L> {
     }
 
     fn blocks(&self, len: usize) -> Result<u16, BlkError> {
-        if !len.is_multiple_of(BLK_TRANSFER_SIZE) || len > self.data_len {
+        if !len.is_multiple_of(BLK_TRANSFER_SIZE) || len > self.q.data_len() {
             return Err(BlkError::TooLarge);
         }
         u16::try_from(len / BLK_TRANSFER_SIZE).map_err(|_| BlkError::TooLarge)
@@ -164,84 +161,15 @@ impl<'a, L: Link> BlkClient<'a, L> {
 
     /// Post one request and wait for its answer.
     fn request(&mut self, code: ReqCode, block: u32, count: u16) -> Result<(), BlkError> {
-        let id = self.next_id;
-        self.next_id = self.next_id.wrapping_add(1).max(1);
-        let req = BlkReq::new(code, 0, block, count, id);
-        self.link.begin();
-        let r = self.post_and_wait(req, count);
-        self.link.end(r.is_ok());
-        r
-    }
-
-    fn post_and_wait(&mut self, req: BlkReq, count: u16) -> Result<(), BlkError> {
-        let id = req.id;
-        let (mut at, mut cold) = self.post(req)?;
-        loop {
-            match self.resp.pop().map_err(BlkError::Corrupt)? {
-                Some(r) if r.id == id => return self.outcome(&r, count),
-                Some(r) => return Err(BlkError::Unexpected { id: r.id }),
-                None => {}
-            }
-            self.link.wait();
-            let (epoch, head) = self.link.cold_start();
-            if epoch == cold {
-                continue;
-            }
-            // The driver started without its record. An incarnation dead by
-            // now published whatever it answered: look first.
-            match self.resp.pop().map_err(BlkError::Corrupt)? {
-                Some(r) if r.id == id => return self.outcome(&r, count),
-                Some(r) => return Err(BlkError::Unexpected { id: r.id }),
-                None => {}
-            }
-            if head.wrapping_sub(at) as i32 > 0 {
-                // Taken before that start and never answered: gone with
-                // the record. Post it again (whole-block transfers are
-                // idempotent); the request exists once.
-                self.reposts += 1;
-                (at, cold) = self.post(req)?;
-            } else {
-                // Still on the ring: the new incarnation answers it.
-                cold = epoch;
-            }
-        }
-    }
-
-    /// Push `req` and notify: its ring index, and the driver's cold epoch
-    /// when it was pushed.
-    fn post(&mut self, req: BlkReq) -> Result<(u32, u32), BlkError> {
-        loop {
-            let (cold, _) = self.link.cold_start();
-            let at = self.req.tail();
-            match self.req.push(req) {
-                Ok(()) => {
-                    self.link.notify();
-                    return Ok((at, cold));
-                }
-                Err(Full::Full) => self.link.wait(),
-                Err(Full::Corrupt(c)) => return Err(BlkError::Corrupt(c)),
-            }
+        let id = self.q.submit(code, 0, block, count)?;
+        match self.q.wait_any()? {
+            c if c.id == id => c.result,
+            c => Err(BlkError::Unexpected { id: c.id }),
         }
     }
 
     /// Requests posted again after a cold start of the driver.
     pub fn reposts(&self) -> u64 {
-        self.reposts
-    }
-
-    fn outcome(&self, r: &BlkResp, count: u16) -> Result<(), BlkError> {
-        match RespStatus::from_raw(r.status) {
-            Some(RespStatus::Ok) if r.success_count == count => Ok(()),
-            Some(RespStatus::Ok) => Err(BlkError::Io),
-            Some(RespStatus::ErrIo | RespStatus::ErrUnspec) => Err(BlkError::Io),
-            Some(RespStatus::ErrInvalidParam) => Err(BlkError::Invalid),
-            Some(RespStatus::ErrNoDevice) => Err(BlkError::Stopped {
-                epoch: self.link.epoch(),
-            }),
-            Some(RespStatus::ErrRestarted) => Err(BlkError::Restarted {
-                epoch: self.link.epoch(),
-            }),
-            None => Err(BlkError::BadStatus(r.status)),
-        }
+        self.q.reposts()
     }
 }

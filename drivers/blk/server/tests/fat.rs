@@ -7,11 +7,11 @@
 
 mod common;
 
-use blk_api::{BlkClient, Link};
-use blk_device::BlockDevice;
+use blk_api::BlkClient;
 use blk_fat::image::{self, DISK_BYTES, PART_SECTOR};
 use blk_fat::workload::{self, Summary, FILES};
 use blk_fat::FatDisk;
+use common::side::{DriverSide, TestLink};
 use common::*;
 use embedded_sdmmc::VolumeManager;
 use std::cell::RefCell;
@@ -52,104 +52,6 @@ fn check_image(dir: &Path, disk: &[u8]) {
     }
 }
 
-/// The driver side, stepped whenever the client waits.
-struct Bench<'w> {
-    w: &'w World,
-    plan: Rc<Plan>,
-    persistent: Box<Persistent>,
-    rng: Rng,
-    gap: u64,
-    deaths: u64,
-    server: Option<Driver<'w>>,
-    irq: bool,
-    waits: u64,
-    /// One death in `cold_every` loses the record (a cold start); 0: none.
-    cold_every: u64,
-    cold_pending: bool,
-    /// The storage-info page's (cold_epoch, cold_head).
-    cold: (u32, u32),
-    colds: u64,
-}
-
-impl Bench<'_> {
-    fn step(&mut self) {
-        self.waits += 1;
-        // The file set takes about 7,100 waits: a request never answered
-        // (lost) shows as a client that waits on and on.
-        assert!(
-            self.waits < 200_000,
-            "the client has waited {} times",
-            self.waits
-        );
-        if self.w.device_runs(1 + self.rng.below(4) as u32) {
-            self.irq = true;
-        }
-        let mut server = match self.server.take() {
-            Some(s) => s,
-            None => {
-                let s = boot(
-                    self.w,
-                    &self.plan,
-                    &mut self.persistent,
-                    &mut self.rng,
-                    self.gap,
-                    &mut self.deaths,
-                );
-                if std::mem::take(&mut self.cold_pending) {
-                    // What the driver publishes on a start without its record.
-                    self.cold = (self.cold.0 + 1, s.request_head());
-                    self.colds += 1;
-                }
-                s
-            }
-        };
-        let irq = std::mem::take(&mut self.irq);
-        let r = catch_unwind(AssertUnwindSafe(|| {
-            if irq {
-                server.device().ack_interrupt();
-            }
-            let mut rec = Rec {
-                p: &mut self.persistent,
-                plan: self.plan.clone(),
-            };
-            server.serve(&mut rec)
-        }));
-        match r {
-            Ok(Ok(_)) => self.server = Some(server),
-            Ok(Err(e)) => panic!("server: {e}"),
-            Err(e) if e.is::<Crash>() => {
-                self.deaths += 1;
-                self.plan
-                    .at
-                    .set(self.plan.events.get() + 1 + self.rng.below(self.gap * 2));
-                std::mem::forget(server);
-                if self.cold_every > 0 && self.rng.below(self.cold_every) == 0 {
-                    // The record is lost: what the next start finds is empty.
-                    self.persistent.durable = blk_inflight::InFlight::default();
-                    self.cold_pending = true;
-                }
-                if self.rng.below(2) == 0 {
-                    self.w.device_runs(self.rng.below(8) as u32);
-                }
-                self.irq = true; // the next incarnation looks at everything
-            }
-            Err(e) => std::panic::resume_unwind(e),
-        }
-    }
-}
-
-struct TestLink<'a, 'w>(&'a RefCell<Bench<'w>>);
-
-impl Link for TestLink<'_, '_> {
-    fn notify(&self) {}
-    fn cold_start(&self) -> (u32, u32) {
-        self.0.borrow().cold
-    }
-    fn wait(&self) {
-        self.0.borrow_mut().step();
-    }
-}
-
 /// Run the file set with deaths every `gap` events on average; the
 /// summary, the deaths, and the disk afterwards.
 fn run(image: Vec<u8>, seed: u64, gap: u64) -> (Summary, u64, Vec<u8>) {
@@ -170,7 +72,7 @@ fn run_with(
     let plan = Rc::new(Plan::default());
     let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
     plan.at.set(1 + rng.below(gap * 2));
-    let bench = RefCell::new(Bench {
+    let bench = RefCell::new(DriverSide {
         w: &w,
         plan,
         persistent: Box::new(Persistent {

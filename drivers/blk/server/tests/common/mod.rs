@@ -4,6 +4,8 @@
 //! the persistent record, and booting a driver incarnation.
 #![allow(dead_code)]
 
+pub mod side;
+
 use blk_inflight::InFlight;
 use blk_queue::{BlkReq, BlkResp, Ring};
 use blk_server::{DataRegion, Record, Server};

@@ -1,0 +1,108 @@
+//! The driver side of a client test: the server on the model, stepped
+//! whenever the client waits, killed every `gap` events on average (one
+//! death in `cold_every` also loses the record: a cold start).
+
+use super::*;
+use blk_api::Link;
+use blk_device::BlockDevice;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::rc::Rc;
+
+/// The driver side, stepped whenever the client waits.
+pub struct DriverSide<'w> {
+    pub w: &'w World,
+    pub plan: Rc<Plan>,
+    pub persistent: Box<Persistent>,
+    pub rng: Rng,
+    pub gap: u64,
+    pub deaths: u64,
+    pub server: Option<Driver<'w>>,
+    pub irq: bool,
+    pub waits: u64,
+    /// One death in `cold_every` loses the record (a cold start); 0: none.
+    pub cold_every: u64,
+    pub cold_pending: bool,
+    /// The storage-info page's (cold_epoch, cold_head).
+    pub cold: (u32, u32),
+    pub colds: u64,
+}
+
+impl DriverSide<'_> {
+    pub fn step(&mut self) {
+        self.waits += 1;
+        // The file set takes about 7,100 waits, the bench fewer: a request
+        // never answered (lost) shows as a client that waits on and on.
+        assert!(
+            self.waits < 200_000,
+            "the client has waited {} times",
+            self.waits
+        );
+        if self.w.device_runs(1 + self.rng.below(4) as u32) {
+            self.irq = true;
+        }
+        let mut server = match self.server.take() {
+            Some(s) => s,
+            None => {
+                let s = boot(
+                    self.w,
+                    &self.plan,
+                    &mut self.persistent,
+                    &mut self.rng,
+                    self.gap,
+                    &mut self.deaths,
+                );
+                if std::mem::take(&mut self.cold_pending) {
+                    // What the driver publishes on a start without its record.
+                    self.cold = (self.cold.0 + 1, s.request_head());
+                    self.colds += 1;
+                }
+                s
+            }
+        };
+        let irq = std::mem::take(&mut self.irq);
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            if irq {
+                server.device().ack_interrupt();
+            }
+            let mut rec = Rec {
+                p: &mut self.persistent,
+                plan: self.plan.clone(),
+            };
+            server.serve(&mut rec)
+        }));
+        match r {
+            Ok(Ok(_)) => self.server = Some(server),
+            Ok(Err(e)) => panic!("server: {e}"),
+            Err(e) if e.is::<Crash>() => {
+                self.deaths += 1;
+                self.plan
+                    .at
+                    .set(self.plan.events.get() + 1 + self.rng.below(self.gap * 2));
+                std::mem::forget(server);
+                if self.cold_every > 0 && self.rng.below(self.cold_every) == 0 {
+                    // The record is lost: what the next start finds is empty.
+                    self.persistent.durable = blk_inflight::InFlight::default();
+                    self.cold_pending = true;
+                }
+                if self.rng.below(2) == 0 {
+                    self.w.device_runs(self.rng.below(8) as u32);
+                }
+                self.irq = true; // the next incarnation looks at everything
+            }
+            Err(e) => std::panic::resume_unwind(e),
+        }
+    }
+}
+
+pub struct TestLink<'a, 'w>(pub &'a RefCell<DriverSide<'w>>);
+
+impl Link for TestLink<'_, '_> {
+    fn notify(&self) {}
+    fn cold_start(&self) -> (u32, u32) {
+        self.0.borrow().cold
+    }
+    fn wait(&self) {
+        self.0.borrow_mut().step();
+    }
+}
