@@ -15,6 +15,9 @@
 #   make test-qemu    boot under a timeout, capture the serial log, check it
 #   make test-qemu-blk  the block system (systems/blk.xml): FAT files through the
 #                     virtio-blk driver, the disk judged by fsck.fat and mcopy
+#   make bench-qemu-blk  block throughput under -icount, 4 KiB sequential and
+#                     random, 32 in flight, fault-free and one fault per ~1,000
+#                     requests in one run (build/<board>-<config>/blk-bench.json)
 #   make bench-qemu   boot under -icount and extract the restart phases; records
 #                     them in docs/figures/ and renders the README's table
 #   make test-qemu-escalation   a crash loop: warm -> cold -> stop, clients told
@@ -123,7 +126,7 @@ ELF_OUT = $(SEL4_TARGET_DIR)/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
-.PHONY: all image elfs system regions qemu test-qemu blk-elfs blk-image test-qemu-blk bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 readme-figures \
+.PHONY: all image elfs system regions qemu test-qemu blk-elfs blk-image test-qemu-blk bench-qemu-blk bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 readme-figures \
 	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean clean-sel4 help FORCE
 
 all: image
@@ -297,7 +300,10 @@ lint-sel4: $(SPEC) | sdk-check
 # mkfs.fat (blk-disk make) and judged after the run by fsck.fat and mcopy
 # (blk-disk check), with the client's summary line from the console.
 BLK_XML := $(ROOT)/systems/blk.xml
-BLK_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-blk
+BLK_SUFFIX ?=
+BLK_BUILD := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)-blk$(BLK_SUFFIX)
+# BLK_FSCLIENT_FEATURES=bench: the client runs the block bench, not the file set.
+BLK_FSCLIENT_FEATURES ?=
 BLK_IMAGE := $(BLK_BUILD)/loader.img
 BLK_DISK := $(BLK_BUILD)/disk.img
 BLK_TIMEOUT ?= 900
@@ -318,7 +324,8 @@ $(BLK_BUILD):
 
 blk-elfs: $(SPEC) $(SEL4_RESET_CLI) FORCE | sdk-check $(BLK_BUILD)
 	$(SEL4_ENV) SELFHEAL_SYSTEM=$(BLK_XML) $(CARGO) build $(SEL4_FLAGS) --target-dir $(SEL4_TARGET_DIR) \
-		-p selfheal-pd-blk -p selfheal-pd-fsclient
+		-p selfheal-pd-blk -p selfheal-pd-fsclient \
+		$(addprefix --features selfheal-pd-fsclient/,$(BLK_FSCLIENT_FEATURES))
 	$(call install_elf,$(ELF_OUT)/blk.elf,$(BLK_BUILD)/blk.elf)
 	$(call install_elf,$(ELF_OUT)/fsclient.elf,$(BLK_BUILD)/fsclient.elf)
 	$(SEL4_ENV) SELFHEAL_SYSTEM=$(BLK_XML) SELFHEAL_SEL4_ELF_DIR=$(BLK_BUILD) $(CARGO) build $(SEL4_FLAGS) \
@@ -332,6 +339,8 @@ BLK_FAULTS ?= 24
 BLK_SUSPENDS ?= 8
 BLK_SEED ?= 1
 BLK_MIN_RESTARTS ?= 20
+# Mean site visits between planned driver faults (empty: 60-140).
+BLK_GAP ?=
 
 blk-image: blk-elfs | sdk-check
 	$(CARGO) run -q -p sdf -- render --board $(MICROKIT_BOARD) $(BLK_XML) -o $(BLK_BUILD)/blk.system.tmp
@@ -339,7 +348,7 @@ blk-image: blk-elfs | sdk-check
 		$(BLK_BUILD)/blk.system.tmp > $(BLK_BUILD)/blk.system
 	rm $(BLK_BUILD)/blk.system.tmp
 	$(BLK_DISK_TOOL) plan --faults $(BLK_FAULTS) --suspends $(BLK_SUSPENDS) --seed $(BLK_SEED) \
-		-o $(BLK_BUILD)/fault_plan.bin
+		$(addprefix --gap ,$(BLK_GAP)) -o $(BLK_BUILD)/fault_plan.bin
 	$(MICROKIT_SDK)/bin/microkit $(BLK_BUILD)/blk.system --search-path $(BLK_BUILD) --board $(MICROKIT_BOARD) \
 		--config $(MICROKIT_CONFIG) -o $(BLK_IMAGE) -r $(BLK_BUILD)/report.txt
 
@@ -348,6 +357,32 @@ test-qemu-blk: blk-image
 	QEMU_EXTRA="$(BLK_QEMU_EXTRA)" $(QEMU_SH) $(BLK_IMAGE) $(BLK_BUILD)/test-qemu.log $(BLK_TIMEOUT) \
 		'fsclient: (done|failed)' || echo "test-qemu-blk: the client did not finish (see the check below)"
 	$(BLK_DISK_TOOL) check $(BLK_DISK) --log $(BLK_BUILD)/test-qemu.log --min-restarts $(BLK_MIN_RESTARTS)
+
+# The block bench (blk-bench): the client, built with `bench`, runs four
+# phases of 2,048 requests of 4 KiB (sequential and random writes and
+# reads, 32 in flight, every read verified) under -icount shift=0, once
+# without faults and once with BLK_BENCH_FAULTS driver faults about
+# BLK_BENCH_GAP site visits apart (each site is visited about once a
+# request: one fault per ~1,000 requests). Each image is judged block by
+# block (blk-disk bench-check); the figures go to
+# build/<board>-<config>/blk-bench.json.
+BLK_BENCH_FAULTS ?= 8
+BLK_BENCH_GAP ?= 1000
+BLK_BENCH_JSON := $(ROOT)/build/$(MICROKIT_BOARD)-$(MICROKIT_CONFIG)/blk-bench.json
+BLK_BENCH_RUN = $(MAKE) --no-print-directory blk-image BLK_SUFFIX=-bench-$(1) BLK_FSCLIENT_FEATURES=bench \
+		BLK_SUSPENDS=0 BLK_FAULTS=$(2) BLK_GAP=$(BLK_BENCH_GAP) && \
+	$(BLK_DISK_TOOL) make $(BLK_BUILD)-bench-$(1)/disk.img && \
+	QEMU_ICOUNT=1 QEMU_EXTRA="$(subst $(BLK_DISK),$(BLK_BUILD)-bench-$(1)/disk.img,$(BLK_QEMU_EXTRA))" \
+		$(QEMU_SH) $(BLK_BUILD)-bench-$(1)/loader.img $(BLK_BUILD)-bench-$(1)/run.log $(BLK_TIMEOUT) \
+		'fsclient: (bench done|failed)' ; \
+	$(BLK_DISK_TOOL) bench-check $(BLK_BUILD)-bench-$(1)/disk.img --log $(BLK_BUILD)-bench-$(1)/run.log
+
+bench-qemu-blk: sdk-check
+	$(call BLK_BENCH_RUN,clean,0)
+	$(call BLK_BENCH_RUN,faulted,$(BLK_BENCH_FAULTS))
+	mkdir -p $(dir $(BLK_BENCH_JSON))
+	$(BLK_DISK_TOOL) bench-report --board $(MICROKIT_BOARD) --clean $(BLK_BUILD)-bench-clean/run.log \
+		--faulted $(BLK_BUILD)-bench-faulted/run.log -o $(BLK_BENCH_JSON)
 
 # A crash loop (PLAN=escalation, 64 frames): eight warm restarts, a cold start
 # that faults in init, stop; the client gets `stopped` and a notification.

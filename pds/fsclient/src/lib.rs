@@ -3,7 +3,9 @@
 //! block queues, runs the file set (`blk_fat::workload`: make directories,
 //! write every file, read every one back and compare), writes back its
 //! cache and logs one summary line. The host then judges the disk image
-//! itself (fsck.fat, mcopy).
+//! itself (fsck.fat, mcopy). Built with the feature `bench`, it runs the
+//! block bench instead (`blk_bench`: 4 KiB requests, 32 in flight, every
+//! read verified; the host judges the image block by block).
 //!
 //! Waiting is a spin: the driver has the higher priority, so it runs the
 //! moment it is notified or its device interrupts. Each request is entered
@@ -14,7 +16,7 @@
 //! not read back from the disk.
 #![no_std]
 
-use blk_api::{BlkClient, Link};
+use blk_api::{BlkClient, BlkQueue, Link};
 use blk_fat::{workload, FatDisk};
 use blk_queue::{BlkReq, BlkResp, Ring, StorageInfo};
 use core::sync::atomic::{fence, Ordering};
@@ -83,9 +85,17 @@ impl Handler for Done {
     fn notified(&mut self, _channels: ChannelSet) {}
 }
 
-/// Run the file set, then idle.
-pub fn init<P: Platform>(p: P) -> Done {
-    let info = region(&p, "blk_info").vaddr as *const StorageInfo;
+/// The queues and the disk's size, once the driver says it is ready.
+struct Attached<'a, P: Platform> {
+    req: Ring<'a, BlkReq>,
+    resp: Ring<'a, BlkResp>,
+    data: Region,
+    link: PdLink<P>,
+    capacity: u32,
+}
+
+fn attach<P: Platform>(p: &P) -> Attached<'static, P> {
+    let info = region(p, "blk_info").vaddr as *const StorageInfo;
     // SAFETY: mapped for the PD's life; `ready` is a byte the driver sets
     // last, with release.
     while unsafe { core::ptr::read_volatile(&raw const (*info).ready) } == 0 {
@@ -98,9 +108,9 @@ pub fn init<P: Platform>(p: P) -> Done {
         panic!("fsclient: disk of {capacity} blocks is too large");
     };
     let (req_r, resp_r, data) = (
-        region(&p, "blk_req"),
-        region(&p, "blk_resp"),
-        region(&p, "blk_data"),
+        region(p, "blk_req"),
+        region(p, "blk_resp"),
+        region(p, "blk_data"),
     );
     let ledger = p
         .region("blk_ledger")
@@ -108,29 +118,93 @@ pub fn init<P: Platform>(p: P) -> Done {
         // reads it; the driver does not map it), page aligned, for the PD's
         // life.
         .map(|r| unsafe { call_ledger::Writer::new(r.as_mut_ptr()) });
-    // SAFETY: the rings' regions are shared with the driver alone, through
-    // `Ring`s; the data region is used as `BlkClient` requires.
-    let client = unsafe {
-        let (Ok(req), Ok(resp)) = (
+    // SAFETY: the rings' regions are mapped for the PD's life and shared
+    // with the driver alone, through `Ring`s.
+    let (Ok(req), Ok(resp)) = (unsafe {
+        (
             Ring::<BlkReq>::requests(req_r.vaddr as *mut u8, req_r.size, RING),
             Ring::<BlkResp>::responses(resp_r.vaddr as *mut u8, resp_r.size, RING),
-        ) else {
-            panic!("fsclient: the ring regions are too small");
-        };
-        BlkClient::new(
-            req,
-            resp,
-            data.vaddr as *mut u8,
-            data.size,
-            PdLink {
-                p: p.clone(),
-                info,
-                ledger,
-            },
         )
+    }) else {
+        panic!("fsclient: the ring regions are too small");
     };
+    Attached {
+        req,
+        resp,
+        data,
+        link: PdLink {
+            p: p.clone(),
+            info,
+            ledger,
+        },
+        capacity,
+    }
+}
+
+/// Run the file set (or, built with `bench`, the block bench), then idle.
+pub fn init<P: Platform>(p: P) -> Done {
+    let a = attach(&p);
+    if cfg!(feature = "bench") {
+        bench(&p, a);
+    } else {
+        files(&p, a);
+    }
+    Done
+}
+
+/// The block bench (`blk_bench`): one line per phase, then a summary.
+fn bench<P: Platform>(p: &P, a: Attached<'static, P>) {
     pd_log!(
-        &p,
+        p,
+        "fsclient: bench: disk of {} blocks; {} phases of {} requests of 4 KiB over {} blocks, {} in flight",
+        a.capacity,
+        blk_bench::PHASES.len(),
+        blk_bench::REQUESTS,
+        blk_bench::BLOCKS,
+        blk_bench::DEPTH
+    );
+    // SAFETY: the data region is mapped for the PD's life and used only
+    // through the queue.
+    let mut q: BlkQueue<'_, _, { blk_bench::DEPTH }> =
+        unsafe { BlkQueue::new(a.req, a.resp, a.data.vaddr as *mut u8, a.data.size, a.link) };
+    let t0 = p.now_ns();
+    let r = blk_bench::run(
+        &mut q,
+        u64::from(a.capacity),
+        || p.now_ns(),
+        |r| {
+            pd_log!(
+            p,
+            "fsclient: bench phase={} requests={} bytes={} elapsed_us={} mismatched={} max_in_flight={}",
+            r.phase.name(),
+            r.requests,
+            r.bytes,
+            r.elapsed_ns / 1000,
+            r.mismatched,
+            r.max_in_flight
+        )
+        },
+    );
+    let elapsed_us = p.now_ns().saturating_sub(t0) / 1000;
+    match r {
+        Ok(()) => pd_log!(
+            p,
+            "fsclient: bench done: reposted={} elapsed_us={elapsed_us}",
+            q.reposts()
+        ),
+        Err(e) => pd_log!(p, "fsclient: failed: bench: {e:?}"),
+    }
+}
+
+/// The FAT file set: write, read back, compare; one summary line.
+fn files<P: Platform>(p: &P, a: Attached<'static, P>) {
+    // SAFETY: the data region is mapped for the PD's life and used as
+    // `BlkClient` requires.
+    let client =
+        unsafe { BlkClient::new(a.req, a.resp, a.data.vaddr as *mut u8, a.data.size, a.link) };
+    let capacity = a.capacity;
+    pd_log!(
+        p,
         "fsclient: disk of {capacity} blocks; writing {} files ({} bytes)",
         workload::FILES.len(),
         workload::total_bytes()
@@ -145,7 +219,7 @@ pub fn init<P: Platform>(p: P) -> Done {
     let reposts = disk.with_client(|c| c.reposts()).unwrap_or(0);
     match (summary, synced) {
         (Ok(s), Ok(())) => pd_log!(
-            &p,
+            p,
             "fsclient: done: files={} dirs={} written={} verified={} mismatched={} block_reads={reads} block_writes={writes} reposted={reposts} elapsed_us={elapsed_us}",
             s.files,
             s.dirs,
@@ -153,8 +227,7 @@ pub fn init<P: Platform>(p: P) -> Done {
             s.verified,
             s.mismatched
         ),
-        (Err(e), _) => pd_log!(&p, "fsclient: failed: filesystem: {e:?}"),
-        (_, Err(e)) => pd_log!(&p, "fsclient: failed: sync: {e:?}"),
+        (Err(e), _) => pd_log!(p, "fsclient: failed: filesystem: {e:?}"),
+        (_, Err(e)) => pd_log!(p, "fsclient: failed: sync: {e:?}"),
     }
-    Done
 }

@@ -8,10 +8,17 @@
 //! --suspends M --seed S -o FILE` writes a fault plan for the block driver
 //! (its interrupt path, during DMA, on a client notification; crashes,
 //! hangs, a corrupted region header, stray writes into its region; the monitor
-//! stopping it asynchronously every 150-450 ms); driver faults 60-140 site visits apart, 360-440 after one that costs the record.
+//! stopping it asynchronously every 150-450 ms); driver faults 60-140 site
+//! visits apart (`--gap G`: G/2 to 3G/2), 300 more after one that costs the
+//! record. `blk-disk bench-check IMAGE --log LOG` judges a block bench run
+//! (the image block by block, the client's phase lines);
+//! `blk-disk bench-report --board B --clean LOG --faulted LOG -o JSON`
+//! writes the two runs' figures side by side.
 //!
 //! What must never happen: a pass on an image the independent tools did
 //! not accept, or on a log without the client's summary.
+
+mod bench;
 
 use blk_fat::{image, workload};
 use std::path::Path;
@@ -20,7 +27,9 @@ use std::process::ExitCode;
 fn usage() -> ExitCode {
     eprintln!(
         "usage: blk-disk make IMAGE | blk-disk check IMAGE [--log LOG [--min-restarts N]]\n       \
-         blk-disk plan --faults N --suspends M --seed S -o FILE"
+         blk-disk plan --faults N --suspends M --seed S [--gap G] -o FILE\n       \
+         blk-disk bench-check IMAGE --log LOG\n       \
+         blk-disk bench-report --board B --clean LOG --faulted LOG -o JSON"
     );
     ExitCode::from(2)
 }
@@ -28,7 +37,13 @@ fn usage() -> ExitCode {
 /// The plan region's size in systems/blk.xml.
 const PLAN_REGION: usize = 0x8000;
 
-fn plan(faults: usize, suspends: usize, seed: u64, out: &Path) -> Result<String, String> {
+fn plan(
+    faults: usize,
+    suspends: usize,
+    seed: u64,
+    gap: Option<u64>,
+    out: &Path,
+) -> Result<String, String> {
     use fault_inject::{Kind, Planned, Site};
     let mut rng = fault_inject::Rng::new(seed);
     let sites = [Site::BlkIrq, Site::BlkSubmit, Site::BlkRequest];
@@ -52,7 +67,10 @@ fn plan(faults: usize, suspends: usize, seed: u64, out: &Path) -> Result<String,
         // After a fault that costs the record (a cold start follows), more
         // room: a fault right after a cold start, before any progress, is a
         // crash loop that the policy stops.
-        at += 60 + rng.below(80) + if cold_next { 300 } else { 0 };
+        at += match gap {
+            None => 60 + rng.below(80),
+            Some(g) => g / 2 + rng.below(g.max(1)),
+        } + if cold_next { 300 } else { 0 };
         let site = sites[rng.below(sites.len() as u64) as usize];
         let kind = kinds[rng.below(kinds.len() as u64) as usize];
         cold_next = matches!(kind, Kind::CorruptRegion | Kind::Scribble);
@@ -143,11 +161,19 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        ["plan", "--faults", n, "--suspends", m, "--seed", seed, "-o", out] => {
+        ["plan", "--faults", n, "--suspends", m, "--seed", seed, rest @ ..] => {
+            let (gap, out) = match rest {
+                ["-o", out] => (None, out),
+                ["--gap", g, "-o", out] => match g.parse::<u64>() {
+                    Ok(g) if g > 0 => (Some(g), out),
+                    _ => return usage(),
+                },
+                _ => return usage(),
+            };
             let (Ok(n), Ok(m), Ok(seed)) = (n.parse(), m.parse(), seed.parse()) else {
                 return usage();
             };
-            match plan(n, m, seed, Path::new(out)) {
+            match plan(n, m, seed, gap, Path::new(out)) {
                 Ok(what) => {
                     println!("blk-disk: {out}: {what}");
                     ExitCode::SUCCESS
@@ -196,6 +222,43 @@ fn main() -> ExitCode {
                     ExitCode::SUCCESS
                 }
                 (Err(e), _) | (_, Err(e)) => {
+                    eprintln!("blk-disk: FAIL: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ["bench-check", img, "--log", log] => {
+            let verdict =
+                bench::check_image(Path::new(img)).and_then(|()| bench::read_log(Path::new(log)));
+            match verdict {
+                Ok((phases, restarts)) => {
+                    println!(
+                        "blk-disk: {img}: every bench block holds what the bench wrote; {} phases complete, none mismatched, {restarts} driver restarts",
+                        phases.len()
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("blk-disk: FAIL: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        ["bench-report", "--board", board, "--clean", clean, "--faulted", faulted, "-o", out] => {
+            let runs = bench::read_log(Path::new(clean))
+                .and_then(|c| Ok((c, bench::read_log(Path::new(faulted))?)));
+            match runs {
+                Ok(((c, _), (f, restarts))) => {
+                    let (table, json) = bench::report(board, &c, &f, restarts);
+                    print!("{table}");
+                    if let Err(e) = std::fs::write(out, json) {
+                        eprintln!("blk-disk: {out}: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                    println!("blk-disk: figures in {out}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
                     eprintln!("blk-disk: FAIL: {e}");
                     ExitCode::FAILURE
                 }
