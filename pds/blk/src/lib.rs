@@ -39,13 +39,16 @@ use pd_core::{pd_log, Channel, ChannelSet, DeviceIo, Message, Platform, Region};
 use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError, StartPath};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-/// Channel to the client (notifications both ways), as `systems/blk.xml`
-/// binds it.
-pub const CLIENT: Channel = Channel::of(0);
+/// Channel ids as `systems/blk.xml` names them (generated).
+pub mod ports {
+    include!(concat!(env!("OUT_DIR"), "/channels.rs"));
+}
+/// Channel to the client (notifications both ways).
+pub const CLIENT: Channel = Channel::of(ports::CLIENT);
 /// The device's interrupt.
-pub const IRQ: Channel = Channel::of(1);
+pub const IRQ: Channel = Channel::of(ports::IRQ);
 /// The channel on which the driver tells the monitor it is serving again.
-pub const MONITOR: Channel = Channel::of(2);
+pub const MONITOR: Channel = Channel::of(ports::MONITOR);
 /// Requests held at once (at least the ring's depth).
 pub const HELD: usize = 64;
 /// Ring capacity (entries) of the request and response rings.

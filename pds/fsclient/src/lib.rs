@@ -23,8 +23,12 @@ use core::sync::atomic::{fence, Ordering};
 use embedded_sdmmc::VolumeManager;
 use pd_core::{pd_log, Channel, ChannelSet, Handler, Platform, Region};
 
-/// Channel to the block driver, as `systems/blk.xml` binds it.
-pub const DRIVER: Channel = Channel::of(0);
+/// Channel ids as `systems/blk.xml` names them (generated).
+pub mod ports {
+    include!(concat!(env!("OUT_DIR"), "/channels.rs"));
+}
+/// Channel to the block driver.
+pub const DRIVER: Channel = Channel::of(ports::DRIVER);
 /// Ring capacity (the driver's).
 pub const RING: u32 = 64;
 

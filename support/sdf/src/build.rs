@@ -9,10 +9,16 @@ use std::path::PathBuf;
 /// directories above the crate (`pds/<name>`). Tells cargo to rebuild when
 /// it changes.
 pub fn system() -> Result<System, String> {
+    system_or("../../system.xml")
+}
+
+/// As [`system`], with another file (relative to the crate) when
+/// `$SELFHEAL_SYSTEM` is not set: the system the PD belongs to.
+pub fn system_or(default: &str) -> Result<System, String> {
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap_or_default());
     let path = std::env::var("SELFHEAL_SYSTEM")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| manifest.join("../../system.xml"));
+        .unwrap_or_else(|_| manifest.join(default));
     println!("cargo:rerun-if-changed={}", path.display());
     println!("cargo:rerun-if-env-changed=SELFHEAL_SYSTEM");
     crate::parse_file(&path).map_err(|e| e.to_string())
@@ -47,6 +53,35 @@ pub fn write_out(name: &str, text: &str) -> Result<(), String> {
 pub fn channels_of_component(component: &str) -> Result<(), String> {
     let sys = system()?;
     let pd = pd_of_component(&sys, component)?;
+    write_out("channels.rs", &crate::codegen::port_channels(&sys, pd))
+}
+
+/// The one protection domain whose program image is `image` (a file name).
+pub fn pd_of_image<'a>(sys: &'a System, image: &str) -> Result<&'a str, String> {
+    let mut it = sys.protection_domains.iter().filter(|p| {
+        p.program_images.iter().any(|i| {
+            std::path::Path::new(&i.path)
+                .file_name()
+                .and_then(|f| f.to_str())
+                == Some(image)
+        })
+    });
+    match (it.next(), it.next()) {
+        (Some(pd), None) => Ok(&pd.name),
+        (None, _) => Err(format!("{}: no protection domain runs {image}", sys.file)),
+        (Some(a), Some(b)) => Err(format!(
+            "{}: protection domains {} and {} both run {image}; a build needs one",
+            sys.file, a.name, b.name
+        )),
+    }
+}
+
+/// Write the channel constants of the PD running `image` in the system
+/// (`$SELFHEAL_SYSTEM`, else `default` relative to the crate) to
+/// `$OUT_DIR/channels.rs` (see [`crate::codegen::port_channels`]).
+pub fn channels_of_image(image: &str, default: &str) -> Result<(), String> {
+    let sys = system_or(default)?;
+    let pd = pd_of_image(&sys, image)?;
     write_out("channels.rs", &crate::codegen::port_channels(&sys, pd))
 }
 

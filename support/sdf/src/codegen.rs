@@ -213,16 +213,18 @@ pub fn monitor_table_for_board(
     Ok(emit(&sys.file, monitor, Some(board), &rows))
 }
 
-/// Rust source declaring, for each port of `pd`'s component that is bound
-/// to a channel (`<end pd="pd" port="name">`), `pub const NAME: u8 = <id>;`
-/// with the PD's channel id, so that a PD builds its observer's channel map
+/// Rust source declaring `pub const NAME: u8 = <id>;` for each channel id
+/// of `pd` that the system file names: a port of the PD's component bound
+/// to a channel (`<end pd="pd" port="name">`), a channel end or an
+/// interrupt with Microkit's `setvar_id="name"` (the way to name a channel
+/// of a PD that plays no Tingu component). So a PD builds its channel map
 /// from the one system description.
 ///
-/// Constants are named after the port in upper case, in channel order. An
-/// unknown PD, or one without bound ports, gives just the header comment.
-/// Pass a board view ([`System::for_board`]) if channel ids differ between
-/// boards; on the all-boards system a port bound on several ends (one per
-/// board) is emitted once, from its first end.
+/// Constants are named in upper case, ports first, in file order. An
+/// unknown PD, or one without named channels, gives just the header
+/// comment. On the all-boards system a name bound on several ends (one per
+/// board) is emitted once; if the boards give it different ids, the text
+/// is a `compile_error!` naming it (pass a board view, [`System::for_board`]).
 ///
 /// ```
 /// let sys = sdf::parse_str("s.xml", r#"<system>
@@ -232,10 +234,18 @@ pub fn monitor_table_for_board(
 ///   <protection_domain name="cli" priority="10" component="serial_client">
 ///     <program_image path="cli.elf" />
 ///   </protection_domain>
+///   <protection_domain name="blk" priority="100">
+///     <program_image path="blk.elf" />
+///     <irq irq="79" id="1" setvar_id="irq" board="qemu_virt_aarch64" />
+///   </protection_domain>
 ///   <channel><end pd="cli" id="3" pp="true" port="serial" /><end pd="drv" id="5" port="client" /></channel>
+///   <channel><end pd="cli" id="4" /><end pd="blk" id="0" setvar_id="client" /></channel>
 /// </system>"#, None).unwrap();
 /// let text = sdf::codegen::port_channels(&sys, "drv");
 /// assert!(text.contains("pub const CLIENT: u8 = 5;"));
+/// let text = sdf::codegen::port_channels(&sys, "blk");
+/// assert!(text.contains("pub const CLIENT: u8 = 0;"));
+/// assert!(text.contains("pub const IRQ: u8 = 1;"));
 /// ```
 pub fn port_channels(sys: &System, pd: &str) -> String {
     let mut s = String::new();
@@ -246,22 +256,54 @@ pub fn port_channels(sys: &System, pd: &str) -> String {
         pd,
         sys.board.map(|b| format!(" (board {b})")).unwrap_or_default()
     );
-    let mut done: Vec<&str> = Vec::new();
+    // (name, id, what)
+    let mut named: Vec<(&str, u8, &str)> = Vec::new();
     for ch in &sys.channels {
         for e in ch.ends.iter().filter(|e| e.pd == pd) {
-            let Some(port) = e.port.as_deref() else {
-                continue;
-            };
-            if done.contains(&port) {
-                continue;
+            if let Some(port) = e.port.as_deref() {
+                named.push((port, e.id, "Channel of port"));
             }
-            done.push(port);
-            let _ = writeln!(
-                s,
-                "/// Channel of port `{port}`.\npub const {}: u8 = {};",
-                port.to_ascii_uppercase(),
-                e.id
-            );
+        }
+    }
+    for ch in &sys.channels {
+        for e in ch.ends.iter().filter(|e| e.pd == pd) {
+            if let Some(v) = e.setvar_id.as_deref() {
+                named.push((v, e.id, "Channel named"));
+            }
+        }
+    }
+    if let Some(p) = sys.pd(pd) {
+        for irq in &p.irqs {
+            if let Some(v) = irq.setvar_id.as_deref() {
+                named.push((v, irq.id, "Interrupt channel named"));
+            }
+        }
+    }
+    // One entry a name: its first id, and another id a board gives it.
+    let mut done: Vec<(&str, u8, &str, Option<u8>)> = Vec::new();
+    for (name, id, what) in named {
+        match done.iter_mut().find(|d| d.0 == name) {
+            Some(d) if d.1 != id => d.3 = Some(id),
+            Some(_) => {}
+            None => done.push((name, id, what, None)),
+        }
+    }
+    let file = sys.file.replace(['\n', '"', '\\'], " ");
+    for (name, id, what, other) in done {
+        match other {
+            Some(other) => {
+                let _ = writeln!(
+                    s,
+                    "compile_error!(\"{file}: `{name}` of protection domain {pd} is channel {id} on one board and {other} on another: build for one board\");"
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    s,
+                    "/// {what} `{name}`.\npub const {}: u8 = {id};",
+                    name.to_ascii_uppercase()
+                );
+            }
         }
     }
     s

@@ -395,3 +395,38 @@ fn the_real_system_binds_every_channel_and_generates_port_constants() {
     let none = sdf::codegen::port_channels(&sys, "nobody");
     assert!(!none.contains("pub const"), "{none}");
 }
+
+#[test]
+fn channel_names_from_setvar_id_and_boards_that_disagree_are_a_compile_error() {
+    let text = r#"<system>
+  <protection_domain name="blk" priority="100">
+    <program_image path="blk.elf" />
+    <irq irq="79" id="1" setvar_id="irq" board="qemu_virt_aarch64" />
+    <irq pin="11" vector="40" id="1" setvar_id="irq" board="x86_64_generic" />
+    <irq irq="80" id="3" setvar_id="spare" board="qemu_virt_aarch64" />
+    <irq pin="12" vector="41" id="4" setvar_id="spare" board="x86_64_generic" />
+  </protection_domain>
+  <protection_domain name="cli" priority="10"><program_image path="cli.elf" /></protection_domain>
+  <channel><end pd="blk" id="0" setvar_id="client" /><end pd="cli" id="2" setvar_id="driver" /></channel>
+</system>"#;
+    let sys = match sdf::parse_str("b.xml", text, None) {
+        Ok(s) => s,
+        Err(e) => panic!("{e}"),
+    };
+    let blk = sdf::codegen::port_channels(&sys, "blk");
+    assert!(blk.contains("pub const CLIENT: u8 = 0;"), "{blk}");
+    assert_eq!(blk.matches("pub const IRQ: u8 = 1;").count(), 1, "{blk}");
+    assert!(
+        blk.contains("compile_error!") && blk.contains("`spare`") && !blk.contains("SPARE"),
+        "{blk}"
+    );
+    let cli = sdf::codegen::port_channels(&sys, "cli");
+    assert!(cli.contains("pub const DRIVER: u8 = 2;"), "{cli}");
+    assert_eq!(sdf::build::pd_of_image(&sys, "blk.elf"), Ok("blk"));
+    let e = sdf::build::pd_of_image(&sys, "nope.elf").expect_err("no such image");
+    assert!(e.contains("b.xml") && e.contains("nope.elf"), "{e}");
+    // One board's view has one id for each name.
+    let view = sys.for_board(sdf::Board::X86_64Generic);
+    let x86 = sdf::codegen::port_channels(&view, "blk");
+    assert!(x86.contains("pub const SPARE: u8 = 4;"), "{x86}");
+}

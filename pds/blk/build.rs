@@ -1,0 +1,6 @@
+//! The PD's channel ids, from the names `systems/blk.xml` gives its
+//! channels and interrupt (setvar_id).
+
+fn main() -> Result<(), String> {
+    sdf::build::channels_of_image("blk.elf", "../../systems/blk.xml")
+}
