@@ -72,6 +72,9 @@ pub struct ChildConfig {
     pub notify_channels: &'static [u8],
     /// Restart policy.
     pub policy: Policy,
+    /// Child ids of its restart group, itself included, in the order to
+    /// restart them (servers before their clients); empty: no group.
+    pub group: &'static [u8],
 }
 
 /// Where a child is in its life.
@@ -144,6 +147,9 @@ pub struct Stats {
     pub hangs: u64,
     /// Children quarantined (their tombstone failed).
     pub quarantined: u64,
+    /// Cold starts of a child because a member of its restart group was
+    /// cold-started (counted in `cold` too).
+    pub group: u64,
 }
 
 /// The monitor PD.
@@ -471,10 +477,40 @@ impl<P: Platform> Monitor<P> {
         } else {
             Phase::Restarting
         };
-        let id = ChildId(c.cfg.id);
         let name = c.cfg.name;
         let notify = c.cfg.notify_channels;
-        let epoch = c.epoch;
+        let (me, group) = (c.cfg.id, c.cfg.group);
+        if matches!(decision, Decision::Cold(_)) && group.len() > 1 {
+            // Its group goes with it, servers before their clients.
+            for &m in group {
+                match self.index_of(m) {
+                    Some(j) if m == me => self.issue(j),
+                    Some(j) => self.group_cold(j, fault, now, name),
+                    None => {}
+                }
+            }
+            if !group.contains(&me) {
+                self.issue(idx);
+            }
+        } else {
+            self.issue(idx);
+        }
+        if decision == Decision::Stop {
+            for &ch in notify {
+                if let Some(ch) = Channel::new(ch) {
+                    self.p.notify(ch);
+                }
+            }
+            pd_log!(&self.p, "monitor: {name} stopped for good; clients told");
+        }
+    }
+
+    /// Restart child `idx` as its control page says, and log the decision.
+    fn issue(&mut self, idx: usize) {
+        let Some(c) = self.children[idx].as_ref() else {
+            return;
+        };
+        let (id, name, epoch, decision) = (ChildId(c.cfg.id), c.cfg.name, c.epoch, c.decision);
         if let Err(e) = self.p.child(id, ChildOp::Restart) {
             pd_log!(&self.p, "monitor: {name}: restart refused: {e}");
         }
@@ -489,14 +525,46 @@ impl<P: Platform> Monitor<P> {
             "monitor: {name} -> {} restart, epoch {epoch}",
             decision.name()
         );
-        if decision == Decision::Stop {
-            for &ch in notify {
-                if let Some(ch) = Channel::new(ch) {
-                    self.p.notify(ch);
-                }
-            }
-            pd_log!(&self.p, "monitor: {name} stopped for good; clients told");
+    }
+
+    /// Cold-start child `idx` because `cause`, a member of its restart
+    /// group, is (after `fault`). A stopped or quarantined member stays so.
+    fn group_cold(&mut self, idx: usize, fault: Fault, now: u64, cause: &str) {
+        let Some(c) = self.children[idx].as_mut() else {
+            return;
+        };
+        if matches!(c.phase, Phase::Stopped | Phase::Quarantined) {
+            pd_log!(
+                &self.p,
+                "monitor: {} stays stopped: its group's {cause} was cold-started",
+                c.cfg.name
+            );
+            return;
         }
+        self.stats.cold += 1;
+        self.stats.group += 1;
+        c.served_base += c.served_last;
+        c.served_last = 0;
+        c.epoch = c.epoch.wrapping_add(1);
+        if let Some(base) = c.control {
+            // SAFETY: as in `handle`; the child is restarted right after.
+            unsafe { persist::write_control(base, &ControlPage::new(c.epoch, Directive::Cold)) };
+        }
+        c.decision = Decision::Cold(recovery_policy::ColdReason::Group);
+        c.last_fault = Some(fault);
+        c.timing = RestartTiming {
+            t_injected: 0,
+            t_fault: now,
+            t_issued: 0,
+        };
+        c.busy_since = None;
+        c.phase = Phase::Restarting;
+        pd_log!(
+            &self.p,
+            "monitor: {} goes with {cause}, its restart group",
+            c.cfg.name
+        );
+        self.issue(idx);
     }
 
     /// Put child `idx` in the backend's minimal server for good.

@@ -27,6 +27,7 @@ static CHILDREN: [ChildConfig; 1] = [ChildConfig {
         window_ns: 100 * MS,
         hang_ns: 20 * MS,
     },
+    group: &[],
 }];
 
 #[repr(C)]
@@ -238,7 +239,8 @@ fn escalation_warm_warm_cold_then_stop_with_clients_told() {
             stopped: 1,
             completed: 0,
             hangs: 0,
-            quarantined: 0
+            quarantined: 0,
+            group: 0
         }
     );
 }
@@ -640,4 +642,179 @@ fn a_replay_longer_than_the_hang_bound_is_judged_by_its_heartbeat_not_as_a_start
     }
     let log = console(&s.mon);
     assert!(log.contains("serial fault #2 [hang]"), "{log}");
+}
+
+/// A restart group: `blk` (child 0) serves `fs` (child 1), so the group's
+/// order is blk, fs (what sdf's codegen gives for that channel graph).
+static GROUPED: [ChildConfig; 2] = [
+    ChildConfig {
+        name: "blk",
+        id: 0,
+        region_setvar: "blk_persistent",
+        control_setvar: "blk_control",
+        ledger_setvars: &[],
+        ready_channel: 1,
+        notify_channels: &[],
+        policy: Policy {
+            max_faults: 4,
+            window_ns: 100 * MS,
+            hang_ns: 20 * MS,
+        },
+        group: &[0, 1],
+    },
+    ChildConfig {
+        name: "fs",
+        id: 1,
+        region_setvar: "fs_persistent",
+        control_setvar: "fs_control",
+        ledger_setvars: &[],
+        ready_channel: 3,
+        notify_channels: &[],
+        policy: Policy {
+            max_faults: 4,
+            window_ns: 100 * MS,
+            hang_ns: 20 * MS,
+        },
+        group: &[0, 1],
+    },
+];
+
+struct Group {
+    mon: MockPlatform,
+    kids: [MockPlatform; 2],
+    m: Monitor<MockPlatform>,
+}
+
+fn group_setup() -> Group {
+    let mon = MockPlatform::new("monitor", pd_core::Arch::Aarch64);
+    let kids = [0, 1].map(|i| {
+        let k = MockPlatform::new(GROUPED[i].name, pd_core::Arch::Aarch64);
+        k.add_region(PERSISTENT_SETVAR, 4096);
+        k.add_region(CONTROL_SETVAR, 4096);
+        mon.share_region(GROUPED[i].region_setvar, &k, PERSISTENT_SETVAR);
+        mon.share_region(GROUPED[i].control_setvar, &k, CONTROL_SETVAR);
+        start_on(&k, GROUPED[i].ready_channel);
+        k
+    });
+    mon.with_timer(TIMER);
+    mon.with_children(&[0, 1]);
+    let mut m = Monitor::new(mon.clone(), &GROUPED);
+    m.notified(ChannelSet::EMPTY.with(Channel::of(1)).with(Channel::of(3)));
+    Group { mon, kids, m }
+}
+
+fn start_on(p: &MockPlatform, ready: u8) {
+    let staging: &'static Staging = Box::leak(Box::new(Staging::new()));
+    let boot = Boot::<Nothing>::load(p, staging).expect("boot");
+    drop(Personality::<_, Idle>::start(
+        p.clone(),
+        Some(Channel::of(ready)),
+        boot,
+    ));
+}
+
+fn control_of(p: &MockPlatform, setvar: &str) -> Option<(u64, Directive)> {
+    let r = p.region(setvar).expect("control");
+    // SAFETY: lives as long as the platform.
+    match unsafe { persist::read_control(r.as_mut_ptr()) }.decode() {
+        Ok(x) => x,
+        Err(e) => panic!("control page: {e:?}"),
+    }
+}
+
+fn corrupt(p: &MockPlatform, setvar: &str) {
+    let r = p.region(setvar).expect("region");
+    // SAFETY: inside the region: break the header magic.
+    unsafe { *r.as_mut_ptr() ^= 0xff };
+}
+
+#[test]
+fn a_cold_start_takes_its_restart_group_along_servers_first() {
+    let mut g = group_setup();
+    g.mon.set_now(1000 * MS);
+    // A warm restart of one member leaves the other alone.
+    g.m.fault(ChildId(1), &vm_fault());
+    assert_eq!(
+        g.mon.record(|r| r.child_ops.clone()),
+        [(ChildId(1), ChildOp::Restart)]
+    );
+    assert_eq!(control_of(&g.mon, "fs_control"), Some((1, Directive::Warm)));
+    g.kids[1].set_now(1001 * MS);
+    start_on(&g.kids[1], 3);
+    g.m.notified(ChannelSet::EMPTY.with(Channel::of(3)));
+    // The client's region is corrupt: its cold start takes the server
+    // along, and the server is restarted first.
+    g.mon.set_now(1010 * MS);
+    corrupt(&g.mon, "fs_persistent");
+    g.m.fault(ChildId(1), &vm_fault());
+    assert_eq!(
+        g.mon.record(|r| r.child_ops.clone()),
+        [
+            (ChildId(1), ChildOp::Restart),
+            (ChildId(0), ChildOp::Restart),
+            (ChildId(1), ChildOp::Restart)
+        ]
+    );
+    assert_eq!(
+        control_of(&g.mon, "blk_control"),
+        Some((1, Directive::Cold))
+    );
+    assert_eq!(control_of(&g.mon, "fs_control"), Some((2, Directive::Cold)));
+    assert_eq!(g.m.phase(0), Some(Phase::Restarting));
+    let log = console(&g.mon);
+    assert!(
+        log.contains("monitor: blk goes with fs, its restart group"),
+        "{log}"
+    );
+    assert!(
+        log.contains("monitor: blk -> cold(group) restart, epoch 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("monitor: fs -> cold(region) restart, epoch 2"),
+        "{log}"
+    );
+    let st = g.m.stats();
+    assert_eq!((st.faults, st.warm, st.cold, st.group), (2, 1, 2, 1));
+    // Both come back (cold) and report ready; the monitor logs both.
+    for (i, k) in g.kids.iter().enumerate() {
+        k.set_now(1011 * MS);
+        start_on(k, GROUPED[i].ready_channel);
+    }
+    g.mon.set_now(1012 * MS);
+    g.m.notified(ChannelSet::EMPTY.with(Channel::of(1)).with(Channel::of(3)));
+    assert_eq!(
+        (g.m.phase(0), g.m.phase(1)),
+        (Some(Phase::Running), Some(Phase::Running))
+    );
+    let log = console(&g.mon);
+    assert!(
+        log.contains("monitor: blk restarted: cold start epoch 1"),
+        "{log}"
+    );
+    assert!(
+        log.contains("monitor: fs restarted: cold start epoch 2"),
+        "{log}"
+    );
+}
+
+#[test]
+fn a_stopped_member_stays_stopped_when_its_group_is_cold_started() {
+    let mut g = group_setup();
+    // Stop fs: faults past its budget without progress.
+    let mut t = 1000 * MS;
+    while g.m.phase(1) != Some(Phase::Stopped) {
+        g.mon.set_now(t);
+        g.m.fault(ChildId(1), &vm_fault());
+        t += MS;
+        assert!(t < 2000 * MS, "fs never stopped");
+    }
+    let ops = g.mon.record(|r| r.child_ops.len());
+    g.mon.set_now(t + 10 * MS);
+    corrupt(&g.mon, "blk_persistent");
+    g.m.fault(ChildId(0), &vm_fault());
+    let after: Vec<_> = g.mon.record(|r| r.child_ops[ops..].to_vec());
+    assert_eq!(after, [(ChildId(0), ChildOp::Restart)]);
+    assert_eq!(g.m.phase(1), Some(Phase::Stopped));
+    assert!(console(&g.mon).contains("monitor: fs stays stopped: its group's blk was cold-started"));
 }

@@ -83,6 +83,9 @@ pub enum ColdReason {
     /// protocol's timeout expired): it must get an error, which only a cold
     /// start gives.
     Unanswerable,
+    /// Another member of its restart group was cold-started (the monitor's
+    /// decision, never the policy's: the child did not fault).
+    Group,
 }
 
 impl Decision {
@@ -93,6 +96,7 @@ impl Decision {
             Self::Cold(ColdReason::Budget) => "cold(budget)",
             Self::Cold(ColdReason::Region) => "cold(region)",
             Self::Cold(ColdReason::Unanswerable) => "cold(timeout)",
+            Self::Cold(ColdReason::Group) => "cold(group)",
             Self::Stop => "stop",
         }
     }

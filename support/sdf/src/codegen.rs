@@ -31,6 +31,9 @@
 //!     pub notify_channels: &'static [u8],
 //!     /// Restart policy.
 //!     pub policy: Policy,
+//!     /// Child ids of its restart group, itself included, in the order to
+//!     /// restart them (servers before their clients); empty: no group.
+//!     pub group: &'static [u8],
 //! }
 //! # let sys = sdf::parse_str("s.xml", r#"<system>
 //! #   <memory_region name="p" size="0x1000" />
@@ -78,6 +81,9 @@ pub struct ChildRow {
     pub window_ns: u64,
     /// `hang_ms` in ns.
     pub hang_ns: u64,
+    /// The child ids of its restart group, itself included, in
+    /// channel-graph order (empty: no group).
+    pub group: Vec<u8>,
 }
 
 /// The rows for the children of `monitor` that have a restart policy, in the
@@ -158,6 +164,15 @@ pub fn monitor_rows(
                 .ok_or_else(|| broken(&format!("no channel between parent and \"{n}\"")))?;
             notify_channels.push(ch);
         }
+        let group = match &rp.group {
+            Some(g) => view
+                .restart_group(mi, g)
+                .map_err(|e| broken(&e))?
+                .into_iter()
+                .map(|i| view.protection_domains[i].id.unwrap_or(0))
+                .collect(),
+            None => Vec::new(),
+        };
         rows.push(ChildRow {
             name: child.name.clone(),
             id: child.id.unwrap_or(0),
@@ -169,6 +184,7 @@ pub fn monitor_rows(
             max_faults: rp.max_faults,
             window_ns: rp.window_ms.saturating_mul(1_000_000),
             hang_ns: rp.hang_ms.saturating_mul(1_000_000),
+            group,
         });
     }
     Ok(rows)
@@ -324,7 +340,7 @@ fn emit(file: &str, monitor: &str, board: Option<Board>, rows: &[ChildRow]) -> S
         let ledgers: Vec<String> = r.ledger_setvars.iter().map(|l| format!("{l:?}")).collect();
         let _ = writeln!(
             s,
-            "    ChildConfig {{ name: {:?}, id: {}, region_setvar: {:?}, control_setvar: {:?}, ledger_setvars: &[{}], ready_channel: {}, notify_channels: &[{}], policy: Policy {{ max_faults: {}, window_ns: {}, hang_ns: {} }} }},",
+            "    ChildConfig {{ name: {:?}, id: {}, region_setvar: {:?}, control_setvar: {:?}, ledger_setvars: &[{}], ready_channel: {}, notify_channels: &[{}], policy: Policy {{ max_faults: {}, window_ns: {}, hang_ns: {} }}, group: &[{}] }},",
             r.name,
             r.id,
             r.region_setvar,
@@ -334,7 +350,8 @@ fn emit(file: &str, monitor: &str, board: Option<Board>, rows: &[ChildRow]) -> S
             notify.join(", "),
             r.max_faults,
             grouped(r.window_ns),
-            grouped(r.hang_ns)
+            grouped(r.hang_ns),
+            r.group.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
         );
     }
     s.push_str("];\n");

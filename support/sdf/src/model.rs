@@ -279,6 +279,9 @@ pub struct RestartPolicy {
     pub ledgers: Vec<String>,
     /// Protection domains told when the child is stopped for good.
     pub notify: Vec<String>,
+    /// The extension's restart group: children of the same parent with the
+    /// same group are cold-started together when one of them is.
+    pub group: Option<String>,
     /// Source.
     pub src: Src,
 }
@@ -439,6 +442,55 @@ impl System {
                 [x, y] if y.pd == a && x.pd == b => Some((y, x)),
                 _ => None,
             })
+    }
+
+    /// The members of restart group `group` among the children of PD
+    /// `parent` (indices), in channel-graph order: a member comes after
+    /// every member it is a client of (its end of a channel between them has
+    /// `pp="true"`, or the other's restart_policy notifies it), ties in file
+    /// order. An error names a cycle's members.
+    pub fn restart_group(&self, parent: usize, group: &str) -> Result<Vec<usize>, String> {
+        let Some(p) = self.protection_domains.get(parent) else {
+            return Ok(Vec::new());
+        };
+        let members: Vec<usize> = p
+            .children
+            .iter()
+            .copied()
+            .filter(|&c| {
+                self.protection_domains
+                    .get(c)
+                    .and_then(|c| c.restart_policy())
+                    .and_then(|r| r.group.as_deref())
+                    == Some(group)
+            })
+            .collect();
+        let name = |i: usize| self.protection_domains[i].name.as_str();
+        // client_of(a, b): a must come after b.
+        let client_of = |a: usize, b: usize| {
+            self.channels_between(name(a), name(b)).any(|(ea, _)| ea.pp)
+                || self.protection_domains[b]
+                    .restart_policy()
+                    .is_some_and(|r| r.notify.iter().any(|n| n == name(a)))
+        };
+        let mut order = Vec::new();
+        let mut left = members.clone();
+        while !left.is_empty() {
+            let next = left
+                .iter()
+                .position(|&a| !left.iter().any(|&b| b != a && client_of(a, b)));
+            match next {
+                Some(i) => order.push(left.remove(i)),
+                None => {
+                    let names: Vec<&str> = left.iter().map(|&i| name(i)).collect();
+                    return Err(format!(
+                        "restart group \"{group}\" has a cycle of clients: {}",
+                        names.join(", ")
+                    ));
+                }
+            }
+        }
+        Ok(order)
     }
 
     /// The view of `board`: every element not kept for it removed, with PD

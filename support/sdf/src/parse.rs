@@ -853,6 +853,7 @@ impl<'a, 'input> Parser<'a, 'input> {
                 "control",
                 "ledger",
                 "notify",
+                "group",
             ],
             true,
         )?;
@@ -893,6 +894,13 @@ impl<'a, 'input> Parser<'a, 'input> {
         let notify = list("notify");
         let ledgers = list("ledger");
         let control = src.attr("control").map(|a| a.value.to_string());
+        let group = src.attr("group").map(|a| a.value.to_string());
+        if group
+            .as_deref()
+            .is_some_and(|g| g.trim().is_empty() || g.contains(char::is_whitespace))
+        {
+            return Err(src.diag(f, Some("group"), "group must be one name"));
+        }
         Ok(RestartPolicy {
             max_faults,
             window_ms,
@@ -901,6 +909,7 @@ impl<'a, 'input> Parser<'a, 'input> {
             control,
             ledgers,
             notify,
+            group,
             src,
         })
     }

@@ -693,6 +693,22 @@ impl V<'_> {
                     ));
                 }
             }
+            if let (Some(g), Some(pi)) = (&rp.group, child.parent) {
+                let members = self
+                    .sys
+                    .restart_group(pi, g)
+                    .map_err(|e| rp.src.diag(self.f, Some("group"), e))?;
+                if members.len() < 2 {
+                    return Err(rp.src.diag(
+                        self.f,
+                        Some("group"),
+                        format!(
+                            "restart group \"{g}\" has one member, \"{}\" (a group restarts children of one parent together)",
+                            child.name
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }

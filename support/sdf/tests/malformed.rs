@@ -306,6 +306,16 @@ fn cases() -> Vec<Case> {
             "<restart_policy ledger=\"nope\">: no memory_region named \"nope\"",
         ),
         ext(
+            "restart group with one member",
+            parent_child("<restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" ¦group=\"g\" />", pmap, ""),
+            "<restart_policy group=\"g\">: restart group \"g\" has one member, \"drv\" (a group restarts children of one parent together)",
+        ),
+        ext(
+            "restart group whose members are each other's clients (a calls b, a's policy notifies b)",
+            "<system>\n  <memory_region name=\"s1\" size=\"0x1000\" />\n  <memory_region name=\"s2\" size=\"0x1000\" />\n  <protection_domain name=\"mon\" priority=\"200\"><program_image path=\"m.elf\" /><map mr=\"s1\" vaddr=\"0x1000000\" setvar_vaddr=\"a_state\" /><map mr=\"s2\" vaddr=\"0x2000000\" setvar_vaddr=\"b_state\" />\n    <protection_domain name=\"a\" id=\"0\" priority=\"100\"><program_image path=\"a.elf\" /><map mr=\"s1\" vaddr=\"0x1000000\" />\n      <restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"s1\" notify=\"b\" ¦group=\"g\" />\n    </protection_domain>\n    <protection_domain name=\"b\" id=\"1\" priority=\"110\"><program_image path=\"b.elf\" /><map mr=\"s2\" vaddr=\"0x2000000\" />\n      <restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"s2\" group=\"g\" />\n    </protection_domain>\n  </protection_domain>\n  <channel><end pd=\"mon\" id=\"1\" /><end pd=\"a\" id=\"1\" /></channel>\n  <channel><end pd=\"mon\" id=\"2\" /><end pd=\"b\" id=\"1\" /></channel>\n  <channel><end pd=\"a\" id=\"2\" pp=\"true\" /><end pd=\"b\" id=\"2\" /></channel>\n</system>".to_string(),
+            "<restart_policy group=\"g\">: restart group \"g\" has a cycle of clients: a, b",
+        ),
+        ext(
             "restart_policy with two channels to the parent",
             parent_child("¦<restart_policy max_faults=\"1\" window_ms=\"1\" hang_ms=\"1\" region=\"st\" />", pmap, "\n  <channel><end pd=\"mon\" id=\"2\" /><end pd=\"drv\" id=\"2\" /></channel>"),
             "restart_policy needs exactly one channel between \"drv\" and its parent \"mon\", found 2",

@@ -275,6 +275,7 @@ mod generated {
         pub ready_channel: u8,
         pub notify_channels: &'static [u8],
         pub policy: Policy,
+        pub group: &'static [u8],
     }
     include!("data/monitor_table.rs");
 }
@@ -293,6 +294,8 @@ fn the_generated_table_compiles_and_holds_the_values() {
     assert_eq!(c[0].policy.window_ns, 1_000_000_000);
     assert_eq!(c[1].policy.hang_ns, 0);
     assert_eq!(c[1].policy.max_faults, 0);
+    // blk calls net: net is restarted first.
+    assert_eq!((c[0].group, c[1].group), (&[3u8, 7][..], &[3u8, 7][..]));
 }
 
 #[test]
