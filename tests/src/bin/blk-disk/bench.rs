@@ -25,6 +25,43 @@ fn field(line: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// The monitor's split of each driver restart of a log (`restarted: ...
+/// | delivery D us, reset R us, recover C us, replay P us, total T us`):
+/// one row of [D, R, C, P, T] a restart, and whether it was cold.
+pub fn restart_phases(log: &Path) -> Result<Vec<([u64; 5], bool)>, String> {
+    let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let text = String::from_utf8_lossy(&raw);
+    let mut rows = Vec::new();
+    for l in text
+        .lines()
+        .filter(|l| l.contains("monitor: blk restarted:"))
+    {
+        let Some((head, tail)) = l.split_once('|') else {
+            continue;
+        };
+        let mut row = [0u64; 5];
+        for (i, key) in ["delivery", "reset", "recover", "replay", "total"]
+            .iter()
+            .enumerate()
+        {
+            row[i] = tail
+                .split(',')
+                .find_map(|f| {
+                    f.trim()
+                        .strip_prefix(key)?
+                        .trim()
+                        .strip_suffix("us")?
+                        .trim()
+                        .parse()
+                        .ok()
+                })
+                .ok_or_else(|| format!("{}: no {key} in `{}`", log.display(), l.trim()))?;
+        }
+        rows.push((row, head.contains("cold start")));
+    }
+    Ok(rows)
+}
+
 /// The phases of a run's log, by name, and its driver restarts; an error
 /// if the client did not finish, or reported a phase short or mismatched.
 pub fn read_log(log: &Path) -> Result<(BTreeMap<String, Phase>, usize), String> {
@@ -99,12 +136,14 @@ fn mb_s(p: &Phase) -> f64 {
     p.bytes as f64 / p.elapsed_us as f64
 }
 
-/// The figures of the two runs: a table for the console and a JSON record.
+/// The figures of the two runs: a table for the console and a JSON record
+/// (with the faulted run's restarts split into phases, `phases`).
 pub fn report(
     board: &str,
     clean: &BTreeMap<String, Phase>,
     faulted: &BTreeMap<String, Phase>,
     restarts: usize,
+    phases: &[([u64; 5], bool)],
 ) -> (String, String) {
     let requests = u64::from(blk_bench::REQUESTS) * blk_bench::PHASES.len() as u64;
     let rate = restarts as f64 * 1000.0 / requests as f64;
@@ -151,7 +190,43 @@ pub fn report(
     let _ = writeln!(table, "{:<12} {tc:>12} us {tf:>10} us {total:>6.3}", "all");
     let _ = write!(
         json,
-        "\n  }},\n  \"fault_free_us\": {tc},\n  \"faulted_us\": {tf},\n  \"ratio\": {total:.4}\n}}\n"
+        "\n  }},\n  \"fault_free_us\": {tc},\n  \"faulted_us\": {tf},\n  \"ratio\": {total:.4},\n  \"restart_phases_us\": {{"
     );
+    // Fault -> serving again, by phase: mean over warm and over cold
+    // restarts (us of virtual time = thousands of guest instructions).
+    let names = ["delivery", "reset", "recover", "replay", "total"];
+    for (k, cold) in [("warm", false), ("cold", true)] {
+        let rows: Vec<&[u64; 5]> = phases
+            .iter()
+            .filter(|(_, c)| *c == cold)
+            .map(|(r, _)| r)
+            .collect();
+        let mean =
+            |i: usize| rows.iter().map(|r| r[i]).sum::<u64>() as f64 / rows.len().max(1) as f64;
+        let _ = writeln!(
+            table,
+            "{k} restarts ({}), mean us: {}",
+            rows.len(),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("{n} {:.1}", mean(i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let _ = write!(
+            json,
+            "{}\n    \"{k}\": {{ \"count\": {}, {} }}",
+            if cold { "," } else { "" },
+            rows.len(),
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| format!("\"{n}\": {:.1}", mean(i)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    json.push_str("\n  }\n}\n");
     (table, json)
 }

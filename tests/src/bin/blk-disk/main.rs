@@ -245,11 +245,16 @@ fn main() -> ExitCode {
             }
         }
         ["bench-report", "--board", board, "--clean", clean, "--faulted", faulted, "-o", out] => {
-            let runs = bench::read_log(Path::new(clean))
-                .and_then(|c| Ok((c, bench::read_log(Path::new(faulted))?)));
+            let runs = bench::read_log(Path::new(clean)).and_then(|c| {
+                Ok((
+                    c,
+                    bench::read_log(Path::new(faulted))?,
+                    bench::restart_phases(Path::new(faulted))?,
+                ))
+            });
             match runs {
-                Ok(((c, _), (f, restarts))) => {
-                    let (table, json) = bench::report(board, &c, &f, restarts);
+                Ok(((c, _), (f, restarts), phases)) => {
+                    let (table, json) = bench::report(board, &c, &f, restarts, &phases);
                     print!("{table}");
                     if let Err(e) = std::fs::write(out, json) {
                         eprintln!("blk-disk: {out}: {e}");
