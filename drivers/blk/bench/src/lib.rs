@@ -2,9 +2,9 @@
 //! phases over the first [`BLOCKS`] blocks of the disk, 4 KiB per request,
 //! [`DEPTH`] requests in flight: sequential writes (generation 1),
 //! sequential reads, random writes (generation 2, [`SEED`]), random reads.
-//! Every read is compared with what the disk must hold then; the disk's
-//! content afterwards is [`expected_block`], so the host judges the image
-//! itself, not the client's word.
+//! Every read is compared with what the disk must hold then; afterwards
+//! [`first_wrong_block`] judges the disk image itself (on the host), not
+//! the client's word.
 //!
 //! What must never happen: a read counted verified that differs from the
 //! expected content, or a phase timed without all its answers.
@@ -144,9 +144,20 @@ impl Written {
     }
 }
 
-/// What the disk holds in bench block `block` after a complete run.
-pub fn expected_block(written: &Written, block: u32, buf: &mut [u8]) {
-    fill(block, written.generation(block), buf);
+/// The first bench block of `disk` (an image from block 0) that does not
+/// hold what a complete run leaves, with the generation it should hold;
+/// `None` if every one does. A disk shorter than the area fails at the
+/// first missing block.
+pub fn first_wrong_block(disk: &[u8]) -> Option<(u32, u8)> {
+    let written = Written::replay();
+    (0..BLOCKS).find_map(|b| {
+        let g = written.generation(b);
+        let at = b as usize * BLK_TRANSFER_SIZE;
+        match disk.get(at..at + BLK_TRANSFER_SIZE) {
+            Some(got) if holds(b, g, got) => None,
+            _ => Some((b, g)),
+        }
+    })
 }
 
 /// One phase's figures.

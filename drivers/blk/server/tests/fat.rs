@@ -17,7 +17,6 @@ use embedded_sdmmc::VolumeManager;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::rc::Rc;
 use virtio_blk_model::Backing;
 
 const DATA_LEN: usize = 64 * 1024;
@@ -69,27 +68,7 @@ fn run_with(
 ) -> (Summary, u64, u64, u64, Vec<u8>) {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let w = World::new(image, DATA_LEN);
-    let plan = Rc::new(Plan::default());
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    plan.at.set(1 + rng.below(gap * 2));
-    let bench = RefCell::new(DriverSide {
-        w: &w,
-        plan,
-        persistent: Box::new(Persistent {
-            working: blk_inflight::InFlight::default(),
-            durable: blk_inflight::InFlight::default(),
-        }),
-        rng,
-        gap,
-        deaths: 0,
-        server: None,
-        irq: false,
-        waits: 0,
-        cold_every,
-        cold_pending: false,
-        cold: (0, 0),
-        colds: 0,
-    });
+    let bench = RefCell::new(DriverSide::new(&w, seed, gap, cold_every));
     bench.borrow_mut().step();
     // SAFETY: the data region lives in `w` for the whole run; the client
     // touches it only between a request's answer and the next request.

@@ -15,7 +15,6 @@ use blk_device::BLOCK;
 use common::side::{DriverSide, TestLink};
 use common::*;
 use std::cell::RefCell;
-use std::rc::Rc;
 use virtio_blk_model::Backing;
 
 struct Outcome {
@@ -30,27 +29,7 @@ fn run(seed: u64, gap: u64, cold_every: u64) -> Outcome {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let disk_blocks = BLOCKS as usize + 16;
     let w = World::new(vec![0; disk_blocks * BLOCK], DATA_BYTES);
-    let plan = Rc::new(Plan::default());
-    let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
-    plan.at.set(1 + rng.below(gap * 2));
-    let side = RefCell::new(DriverSide {
-        w: &w,
-        plan,
-        persistent: Box::new(Persistent {
-            working: blk_inflight::InFlight::default(),
-            durable: blk_inflight::InFlight::default(),
-        }),
-        rng,
-        gap,
-        deaths: 0,
-        server: None,
-        irq: false,
-        waits: 0,
-        cold_every,
-        cold_pending: false,
-        cold: (0, 0),
-        colds: 0,
-    });
+    let side = RefCell::new(DriverSide::new(&w, seed, gap, cold_every));
     side.borrow_mut().step();
     // SAFETY: the data region lives in `w` for the whole run; the queue
     // touches an area only while no request owns it.
@@ -96,17 +75,8 @@ fn run(seed: u64, gap: u64, cold_every: u64) -> Outcome {
 /// The disk holds what the bench wrote: every bench block its last
 /// generation, the blocks after it untouched.
 fn check_disk(disk: &[u8]) -> Result<(), String> {
-    let written = Written::replay();
-    let mut want = vec![0u8; BLOCK];
-    for b in 0..BLOCKS {
-        blk_bench::expected_block(&written, b, &mut want);
-        let at = b as usize * BLOCK;
-        if disk[at..at + BLOCK] != want[..] {
-            return Err(format!(
-                "block {b} does not hold generation {}",
-                written.generation(b)
-            ));
-        }
+    if let Some((b, g)) = blk_bench::first_wrong_block(disk) {
+        return Err(format!("block {b} does not hold generation {g}"));
     }
     if disk[BLOCKS as usize * BLOCK..].iter().any(|&x| x != 0) {
         return Err("a block past the bench area was written".into());

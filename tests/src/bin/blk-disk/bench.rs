@@ -1,13 +1,11 @@
 //! The block bench judged on the host: the image holds, block by block,
-//! what the bench's writes leave (`blk_bench::expected_block`), and the
+//! what the bench's writes leave (`blk_bench::first_wrong_block`), and the
 //! client's lines report every phase complete with nothing mismatched;
 //! then the figures of a fault-free and a faulted run side by side.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
-
-const BLOCK: usize = 4096;
 
 /// One phase as the client logged it.
 #[derive(Clone, Debug, PartialEq)]
@@ -112,24 +110,13 @@ pub fn read_log(log: &Path) -> Result<(BTreeMap<String, Phase>, usize), String> 
 /// The image holds the bench's last generation in every bench block.
 pub fn check_image(img: &Path) -> Result<(), String> {
     let disk = std::fs::read(img).map_err(|e| format!("{}: {e}", img.display()))?;
-    let written = blk_bench::Written::replay();
-    let mut want = vec![0u8; BLOCK];
-    for b in 0..blk_bench::BLOCKS {
-        blk_bench::expected_block(&written, b, &mut want);
-        let at = b as usize * BLOCK;
-        match disk.get(at..at + BLOCK) {
-            Some(got) if got == &want[..] => {}
-            Some(_) => {
-                return Err(format!(
-                    "{}: block {b} does not hold generation {} of the bench",
-                    img.display(),
-                    written.generation(b)
-                ))
-            }
-            None => return Err(format!("{}: shorter than the bench area", img.display())),
-        }
+    match blk_bench::first_wrong_block(&disk) {
+        None => Ok(()),
+        Some((b, g)) => Err(format!(
+            "{}: block {b} does not hold generation {g} of the bench",
+            img.display()
+        )),
     }
-    Ok(())
 }
 
 fn mb_s(p: &Phase) -> f64 {

@@ -28,7 +28,34 @@ pub struct DriverSide<'w> {
     pub colds: u64,
 }
 
-impl DriverSide<'_> {
+impl<'w> DriverSide<'w> {
+    /// The driver side on `w`, dying every `gap` events on average (seeded
+    /// by `seed`), one death in `cold_every` a cold start (0: none); not
+    /// started yet.
+    pub fn new(w: &'w World, seed: u64, gap: u64, cold_every: u64) -> Self {
+        let plan = Rc::new(Plan::default());
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+        plan.at.set(1 + rng.below(gap * 2));
+        Self {
+            w,
+            plan,
+            persistent: Box::new(Persistent {
+                working: blk_inflight::InFlight::default(),
+                durable: blk_inflight::InFlight::default(),
+            }),
+            rng,
+            gap,
+            deaths: 0,
+            server: None,
+            irq: false,
+            waits: 0,
+            cold_every,
+            cold_pending: false,
+            cold: (0, 0),
+            colds: 0,
+        }
+    }
+
     pub fn step(&mut self) {
         self.waits += 1;
         // The file set takes about 7,100 waits, the bench fewer: a request
