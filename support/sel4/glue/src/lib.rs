@@ -388,10 +388,22 @@ macro_rules! protection_domain {
             $crate::run($init)
         }
 
-        $crate::_private::sel4_microkit::declare_protection_domain! {
-            init = __selfheal_sel4_init,
-            stack_size = $size,
-        }
+        // What `sel4_microkit::declare_protection_domain!` declares, but for
+        // where the stack lives: in `.persistent`, which sel4-reset leaves
+        // alone, so a restart does not zero the whole reserved stack (no
+        // program reads a stack slot it did not write, and every start
+        // begins at its top).
+        $crate::_private::sel4_microkit::_private::declare_entrypoint_with_stack_init!();
+        $crate::_private::sel4_microkit::_private::declare_init!(__selfheal_sel4_init);
+        const _: () = {
+            #[unsafe(no_mangle)]
+            static __sel4_runtime_common__stack_bottom: $crate::_private::sel4_stack::StackBottom = {
+                #[unsafe(link_section = ".persistent")]
+                static STACK: $crate::_private::sel4_stack::Stack<{ $size }> =
+                    $crate::_private::sel4_stack::Stack::new();
+                STACK.bottom()
+            };
+        };
 
         // Keep sel4-reset linked: it provides `_reset`, the restart entry.
         #[used]
@@ -407,4 +419,5 @@ macro_rules! protection_domain {
 pub mod _private {
     pub use sel4_microkit;
     pub use sel4_reset;
+    pub use sel4_stack;
 }
