@@ -4,7 +4,7 @@
 #   make demo         the whole system on the hosted runtime, with faults
 #   make test         the host test suite (TEST_CMDS)
 #   make lint         rustfmt --check and clippy -D warnings
-#   make bench        benchmarks on the hosted runtime
+#   make bench        benchmarks on the hosted runtime, and the block bench in process
 #   make verify       model-check the shipped protocols as bound in system.xml
 #   make campaign     the fault-anywhere campaign on the hosted runtime (both boards)
 #   make fuzz         every fuzz target for FUZZ_RUNS runs (make fuzz-smoke: short; fuzz/fuzz.mk)
@@ -149,7 +149,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
 bench:
-	$(CARGO) bench -p system-tests
+	$(CARGO) bench -p system-tests -p blk-server
 
 verify:
 	$(CARGO) run -q -p tingu --bin tingu -- verify system.xml

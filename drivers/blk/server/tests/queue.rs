@@ -9,68 +9,10 @@
 
 mod common;
 
-use blk_api::BlkQueue;
-use blk_bench::{PhaseReport, Written, BLOCKS, DATA_BYTES, DEPTH, PHASES};
+use blk_bench::{Written, BLOCKS, DEPTH, PHASES};
 use blk_device::BLOCK;
-use common::side::{DriverSide, TestLink};
+use common::side::{run_bench as run, Outcome};
 use common::*;
-use std::cell::RefCell;
-use virtio_blk_model::Backing;
-
-struct Outcome {
-    phases: Vec<PhaseReport>,
-    deaths: u64,
-    colds: u64,
-    reposts: u64,
-    disk: Vec<u8>,
-}
-
-fn run(seed: u64, gap: u64, cold_every: u64) -> Outcome {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let disk_blocks = BLOCKS as usize + 16;
-    let w = World::new(vec![0; disk_blocks * BLOCK], DATA_BYTES);
-    let side = RefCell::new(DriverSide::new(&w, seed, gap, cold_every));
-    side.borrow_mut().step();
-    // SAFETY: the data region lives in `w` for the whole run; the queue
-    // touches an area only while no request owns it.
-    let mut q: BlkQueue<'_, _, DEPTH> = unsafe {
-        BlkQueue::new(
-            w.req_ring(),
-            w.resp_ring(),
-            w.mem.at(POOL),
-            DATA_BYTES,
-            TestLink(&side),
-        )
-    };
-    let mut phases = Vec::new();
-    let ticks = std::cell::Cell::new(0u64);
-    let r = blk_bench::run(
-        &mut q,
-        disk_blocks as u64,
-        || {
-            ticks.set(ticks.get() + 1);
-            ticks.get()
-        },
-        |p| phases.push(*p),
-    );
-    if let Err(e) = r {
-        panic!("seed {seed}: bench: {e:?}");
-    }
-    let reposts = q.reposts();
-    let (deaths, colds) = (side.borrow().deaths, side.borrow().colds);
-    let d = w.dev.lock().expect("model");
-    let mut backing = d.1.clone();
-    let mut disk = vec![0; backing.len() as usize];
-    backing.read_at(0, &mut disk).expect("disk");
-    drop(d);
-    Outcome {
-        phases,
-        deaths,
-        colds,
-        reposts,
-        disk,
-    }
-}
 
 /// The disk holds what the bench wrote: every bench block its last
 /// generation, the blocks after it untouched.

@@ -130,9 +130,11 @@ pub enum Bus {
     Ports(Pci),
 }
 
-/// The driver's view of the device's registers.
+/// The driver's view of the device's registers. A dead incarnation is
+/// leaked (`mem::forget`: it runs no destructor, like a killed process),
+/// so it must not keep the device, and its disk, alive: a weak reference.
 pub struct Regs {
-    pub dev: Device,
+    pub dev: std::sync::Weak<Mutex<(Model, MemBacking)>>,
     pub plan: Rc<Plan>,
     pub bus: Bus,
 }
@@ -145,15 +147,24 @@ fn bytes(width: Width) -> usize {
     }
 }
 
+impl Regs {
+    fn device(&self) -> Device {
+        match self.dev.upgrade() {
+            Some(d) => d,
+            None => panic!("register access after the world is gone"),
+        }
+    }
+}
+
 impl DeviceIo for Regs {
     fn read(&self, offset: usize, width: Width) -> u32 {
         self.plan.tick();
         let w = bytes(width);
         match &self.bus {
-            Bus::Mmio => self.dev.lock().expect("model").0.read(offset, w),
+            Bus::Mmio => self.device().lock().expect("model").0.read(offset, w),
             Bus::Bar(pci) => {
                 let pci = pci.lock().expect("pci");
-                pci.bar_read(&mut self.dev.lock().expect("model").0, offset, w)
+                pci.bar_read(&mut self.device().lock().expect("model").0, offset, w)
             }
             Bus::Ports(pci) => pci.lock().expect("pci").port_read(offset, w),
         }
@@ -164,11 +175,20 @@ impl DeviceIo for Regs {
         // A doorbell only marks the queue; the device runs when the test says.
         match &self.bus {
             Bus::Mmio => {
-                self.dev.lock().expect("model").0.write(offset, w, value);
+                self.device()
+                    .lock()
+                    .expect("model")
+                    .0
+                    .write(offset, w, value);
             }
             Bus::Bar(pci) => {
                 let pci = pci.lock().expect("pci");
-                pci.bar_write(&mut self.dev.lock().expect("model").0, offset, w, value);
+                pci.bar_write(
+                    &mut self.device().lock().expect("model").0,
+                    offset,
+                    w,
+                    value,
+                );
             }
             Bus::Ports(pci) => pci.lock().expect("pci").port_write(offset, w, value),
         }
@@ -185,7 +205,7 @@ impl DeviceIo for Regs {
 /// or the PCI function found on bus 0 and checked against its BAR.
 pub fn transport(w: &World, plan: &Rc<Plan>) -> AnyTransport<Regs> {
     let regs = |bus| Regs {
-        dev: w.dev.clone(),
+        dev: Arc::downgrade(&w.dev),
         plan: plan.clone(),
         bus,
     };

@@ -3,11 +3,14 @@
 //! death in `cold_every` also loses the record: a cold start).
 
 use super::*;
-use blk_api::Link;
+use blk_api::{BlkQueue, Link};
+use blk_bench::{PhaseReport, BLOCKS, DATA_BYTES, DEPTH};
 use blk_device::BlockDevice;
+use blk_device::BLOCK;
 use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
+use virtio_blk_model::Backing;
 
 /// The driver side, stepped whenever the client waits.
 pub struct DriverSide<'w> {
@@ -131,5 +134,64 @@ impl Link for TestLink<'_, '_> {
     }
     fn wait(&self) {
         self.0.borrow_mut().step();
+    }
+}
+
+/// What a run of the block bench's workload left.
+pub struct Outcome {
+    pub phases: Vec<PhaseReport>,
+    pub deaths: u64,
+    pub colds: u64,
+    pub reposts: u64,
+    pub disk: Vec<u8>,
+}
+
+/// The block bench's workload (`blk_bench::run`, 32 in flight) through a
+/// `BlkQueue` on this driver side: deaths every `gap` events, one in
+/// `cold_every` a cold start; the disk afterwards.
+pub fn run_bench(seed: u64, gap: u64, cold_every: u64) -> Outcome {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let disk_blocks = BLOCKS as usize + 16;
+    let w = World::new(vec![0; disk_blocks * BLOCK], DATA_BYTES);
+    let side = RefCell::new(DriverSide::new(&w, seed, gap, cold_every));
+    side.borrow_mut().step();
+    // SAFETY: the data region lives in `w` for the whole run; the queue
+    // touches an area only while no request owns it.
+    let mut q: BlkQueue<'_, _, DEPTH> = unsafe {
+        BlkQueue::new(
+            w.req_ring(),
+            w.resp_ring(),
+            w.mem.at(POOL),
+            DATA_BYTES,
+            TestLink(&side),
+        )
+    };
+    let mut phases = Vec::new();
+    let ticks = std::cell::Cell::new(0u64);
+    let r = blk_bench::run(
+        &mut q,
+        disk_blocks as u64,
+        || {
+            ticks.set(ticks.get() + 1);
+            ticks.get()
+        },
+        |p| phases.push(*p),
+    );
+    if let Err(e) = r {
+        panic!("seed {seed}: bench: {e:?}");
+    }
+    let reposts = q.reposts();
+    let (deaths, colds) = (side.borrow().deaths, side.borrow().colds);
+    let d = w.dev.lock().expect("model");
+    let mut backing = d.1.clone();
+    let mut disk = vec![0; backing.len() as usize];
+    backing.read_at(0, &mut disk).expect("disk");
+    drop(d);
+    Outcome {
+        phases,
+        deaths,
+        colds,
+        reposts,
+        disk,
     }
 }
