@@ -25,7 +25,6 @@ pub use virtio_drivers::transport::DeviceType;
 use blk_device::{BlockDevice, Op, Outcome, SubmitError, Transfer, BLOCK};
 use core::ptr::NonNull;
 use hal::RegionHal;
-use mmio::ProbeError;
 use virtio_drivers::queue::VirtQueue;
 use virtio_drivers::transport::{DeviceStatus, InterruptStatus, Transport};
 use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE};
@@ -57,11 +56,6 @@ const SECTORS_PER_BLOCK: u64 = (BLOCK / 512) as u64;
 /// Why the device could not be brought up.
 #[derive(Copy, Clone, PartialEq, Eq, Debug)]
 pub enum InitError {
-    /// The registers are not a virtio-mmio version 2 device.
-    Probe(ProbeError),
-    /// The PCI function is not a modern virtio-pci device this driver can
-    /// reach through its mapped BAR.
-    PciProbe(pci::PciProbeError),
     /// A virtio device, but not a block device.
     NotBlock(DeviceType),
     /// The device does not offer VERSION_1.
@@ -79,8 +73,6 @@ pub enum InitError {
 impl core::fmt::Display for InitError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
-            Self::Probe(p) => write!(f, "{p}"),
-            Self::PciProbe(p) => write!(f, "{p}"),
             Self::NotBlock(t) => write!(f, "virtio device type {t:?}, not a block device"),
             Self::NoVersion1 => f.write_str("device does not offer VIRTIO_F_VERSION_1"),
             Self::FeaturesRefused => f.write_str("device refused the negotiated features"),

@@ -293,6 +293,9 @@ pub struct PciTransport<D: DeviceIo> {
     bar: D,
     layout: Layout,
     device_type: DeviceType,
+    /// The doorbell of the queue set up last (queue, offset in the BAR),
+    /// so that a kick, on every submission, is one register write.
+    doorbell: Option<(u16, usize)>,
 }
 
 impl<D: DeviceIo> PciTransport<D> {
@@ -303,6 +306,7 @@ impl<D: DeviceIo> PciTransport<D> {
             bar,
             layout,
             device_type,
+            doorbell: None,
         }
     }
 
@@ -327,6 +331,13 @@ impl<D: DeviceIo> PciTransport<D> {
 
     fn select(&self, queue: u16) {
         self.c_write(common::QUEUE_SELECT, Width::U16, u32::from(queue));
+    }
+
+    /// Where `queue`'s doorbell is (§4.1.4.4).
+    fn doorbell_of(&self, queue: u16) -> usize {
+        self.select(queue);
+        let off = self.c_read(common::QUEUE_NOTIFY_OFF, Width::U16) as usize;
+        self.layout.notify + off * self.layout.notify_multiplier as usize
     }
 }
 
@@ -355,9 +366,10 @@ impl<D: DeviceIo> Transport for PciTransport<D> {
     }
 
     fn notify(&mut self, queue: u16) {
-        self.select(queue);
-        let off = self.c_read(common::QUEUE_NOTIFY_OFF, Width::U16) as usize;
-        let at = self.layout.notify + off * self.layout.notify_multiplier as usize;
+        let at = match self.doorbell {
+            Some((q, at)) if q == queue => at,
+            _ => self.doorbell_of(queue),
+        };
         self.bar.write(at, Width::U16, u32::from(queue));
     }
 
@@ -396,6 +408,7 @@ impl<D: DeviceIo> Transport for PciTransport<D> {
         self.c_write64(common::QUEUE_DRIVER, driver_area);
         self.c_write64(common::QUEUE_DEVICE, device_area);
         self.c_write(common::QUEUE_ENABLE, Width::U16, 1);
+        self.doorbell = Some((queue, self.doorbell_of(queue)));
     }
 
     fn queue_unset(&mut self, _queue: u16) {
