@@ -310,9 +310,7 @@ fn publish_info<P: Platform>(
         (*info).queue_depth = (RING - 1) as u16;
         (*info).epoch = epoch as u32;
         if let Some(head) = cold_head {
-            core::ptr::write_volatile(&raw mut (*info).cold_head, head);
-            fence(Ordering::Release);
-            core::ptr::write_volatile(&raw mut (*info).cold_epoch, epoch as u32);
+            StorageInfo::publish_cold(info, head, epoch as u32);
         }
         fence(Ordering::Release);
         core::ptr::write_volatile(&raw mut (*info).ready, 1);
@@ -392,27 +390,13 @@ fn answer_stopped<P: Platform>(p: &P, epoch: u64) {
     };
     let (Ok(req), Ok(resp)) = rings else { return };
     let info = info.vaddr as *mut StorageInfo;
-    // SAFETY: as above; `cold_head` before `cold_epoch`, with release, as
-    // `publish_info` writes them.
+    // SAFETY: as above.
     unsafe {
-        if core::ptr::read_volatile(&raw const (*info).cold_epoch) != epoch as u32 {
-            core::ptr::write_volatile(&raw mut (*info).cold_head, req.head());
-            fence(Ordering::Release);
-            core::ptr::write_volatile(&raw mut (*info).cold_epoch, epoch as u32);
+        if StorageInfo::cold(info).0 != epoch as u32 {
+            StorageInfo::publish_cold(info, req.head(), epoch as u32);
         }
     }
-    let mut answered = false;
-    while let Ok(Some(r)) = req.peek() {
-        if resp
-            .push(BlkResp::new(RespStatus::ErrNoDevice, 0, r.id))
-            .is_err()
-        {
-            break; // the client has not consumed: the next notification
-        }
-        req.advance();
-        answered = true;
-    }
-    if answered {
+    if blk_server::answer_all(&req, &resp, RespStatus::ErrNoDevice) {
         p.notify(CLIENT);
     }
 }

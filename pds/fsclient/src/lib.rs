@@ -52,16 +52,8 @@ impl<P: Platform> Link for PdLink<P> {
         unsafe { core::ptr::read_volatile(&raw const (*self.info).epoch) }
     }
     fn cold_start(&self) -> (u32, u32) {
-        // SAFETY: as in `epoch`; `cold_head` is written before
-        // `cold_epoch`, with release.
-        unsafe {
-            let epoch = core::ptr::read_volatile(&raw const (*self.info).cold_epoch);
-            fence(Ordering::Acquire);
-            (
-                epoch,
-                core::ptr::read_volatile(&raw const (*self.info).cold_head),
-            )
-        }
+        // SAFETY: as in `epoch`.
+        unsafe { StorageInfo::cold(self.info) }
     }
     fn begin(&self) {
         if let Some(l) = &self.ledger {

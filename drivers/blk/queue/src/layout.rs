@@ -202,6 +202,43 @@ pub struct StorageInfo {
     _pad2: u32,
 }
 
+impl StorageInfo {
+    /// Publish a start without the record: `cold_head` first, then
+    /// `cold_epoch`, with release, so that a reader that sees the epoch
+    /// sees the head.
+    ///
+    /// # Safety
+    /// `this` points to a mapped storage-info page this side may write.
+    pub unsafe fn publish_cold(this: *mut Self, head: u32, epoch: u32) {
+        use core::sync::atomic::{fence, Ordering};
+        // SAFETY: the caller's promise; plain aligned stores.
+        unsafe {
+            core::ptr::write_volatile(&raw mut (*this).cold_head, head);
+            fence(Ordering::Release);
+            core::ptr::write_volatile(&raw mut (*this).cold_epoch, epoch);
+        }
+    }
+
+    /// The last start without the record: (`cold_epoch`, `cold_head`), the
+    /// epoch read first, with acquire (the pair [`Self::publish_cold`]
+    /// wrote).
+    ///
+    /// # Safety
+    /// `this` points to a mapped storage-info page.
+    pub unsafe fn cold(this: *const Self) -> (u32, u32) {
+        use core::sync::atomic::{fence, Ordering};
+        // SAFETY: the caller's promise; plain aligned loads.
+        unsafe {
+            let epoch = core::ptr::read_volatile(&raw const (*this).cold_epoch);
+            fence(Ordering::Acquire);
+            (
+                epoch,
+                core::ptr::read_volatile(&raw const (*this).cold_head),
+            )
+        }
+    }
+}
+
 // sDDF's offsets (x86_64 and aarch64 LP64 C ABI: enums are 4-byte ints).
 const _: () = {
     assert!(size_of::<BlkReq>() == 32);
@@ -227,3 +264,22 @@ const _: () = {
     assert!(offset_of!(StorageInfo, cold_head) == 96);
     assert!(size_of::<StorageInfo>() <= 4096);
 };
+
+#[cfg(test)]
+mod tests {
+    use super::StorageInfo;
+    use zerocopy::FromZeros;
+
+    #[test]
+    fn a_published_cold_marker_reads_back_as_a_pair() {
+        let mut page = StorageInfo::new_zeroed();
+        let p = &raw mut page;
+        // SAFETY: a local page.
+        unsafe {
+            assert_eq!(StorageInfo::cold(p), (0, 0));
+            StorageInfo::publish_cold(p, 17, 3);
+            assert_eq!(StorageInfo::cold(p), (3, 17));
+        }
+        assert_eq!((page.cold_epoch, page.cold_head), (3, 17));
+    }
+}

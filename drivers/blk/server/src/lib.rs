@@ -79,6 +79,21 @@ enum Local {
     Done(RespStatus, u16),
 }
 
+/// A stopped driver's whole service: answer every request on `req` with
+/// `status` (no data moved), as far as `resp` has room; whether any was.
+/// Nothing is recorded: the answer is the same whenever it is repeated.
+pub fn answer_all(req: &Ring<'_, BlkReq>, resp: &Ring<'_, BlkResp>, status: RespStatus) -> bool {
+    let mut answered = false;
+    while let Ok(Some(r)) = req.peek() {
+        if resp.push(BlkResp::new(status, 0, r.id)).is_err() {
+            break; // the client has not consumed: the next notification
+        }
+        req.advance();
+        answered = true;
+    }
+    answered
+}
+
 /// The server.
 pub struct Server<'a, D: BlockDevice, const N: usize> {
     req: Ring<'a, BlkReq>,

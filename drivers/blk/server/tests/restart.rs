@@ -349,3 +349,28 @@ fn a_pci_bar_left_sizing_or_placed_elsewhere_is_put_where_the_window_is() {
         assert!(matches!(t, blk_virtio::any::AnyTransport::Pci(_)), "{what}");
     }
 }
+
+#[test]
+fn a_stopped_driver_answers_everything_no_device_once() {
+    let w = World::new(vec![0; 64 * BLOCK], 4096);
+    let (req, resp) = (w.req_ring(), w.resp_ring());
+    for id in 1..=3 {
+        req.push(BlkReq::new(ReqCode::Read, 0, id, 1, id))
+            .expect("room");
+    }
+    assert!(blk_server::answer_all(&req, &resp, RespStatus::ErrNoDevice));
+    assert!(!blk_server::answer_all(
+        &req,
+        &resp,
+        RespStatus::ErrNoDevice
+    ));
+    let mut ids = Vec::new();
+    while let Ok(Some(r)) = resp.pop() {
+        assert_eq!(
+            RespStatus::from_raw(r.status),
+            Some(RespStatus::ErrNoDevice)
+        );
+        ids.push(r.id);
+    }
+    assert_eq!(ids, [1, 2, 3]);
+}
