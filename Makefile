@@ -15,6 +15,8 @@
 #   make test-qemu    boot under a timeout, capture the serial log, check it
 #   make test-qemu-blk  the block system (systems/blk.xml): FAT files through the
 #                     virtio-blk driver, the disk judged by fsck.fat and mcopy
+#   make test-qemu-blk-stop  a crash loop in the block driver: stopped, the
+#                     client told "stopped" (no hang)
 #   make bench-qemu-blk  block throughput under -icount, 4 KiB sequential and
 #                     random, 32 in flight, fault-free and one fault per ~1,000
 #                     requests in one run (build/<board>-<config>/blk-bench.json)
@@ -126,7 +128,7 @@ ELF_OUT = $(SEL4_TARGET_DIR)/$(SEL4_ARCH)-sel4/release
 # Host tools of the seL4 targets (escalation plan and check, bench report).
 SEL4_TOOLS = cd $(SEL4_WS) && RUSTUP_TOOLCHAIN=$(SEL4_TOOLCHAIN) $(CARGO) run -q -p selfheal-sel4-tools --
 
-.PHONY: all image elfs system regions qemu test-qemu blk-elfs blk-image test-qemu-blk bench-qemu-blk bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 readme-figures \
+.PHONY: all image elfs system regions qemu test-qemu blk-elfs blk-image test-qemu-blk test-qemu-blk-stop bench-qemu-blk bench-qemu test-qemu-escalation test-qemu-protocol bench-qemu-observers lint-sel4 readme-figures \
 	campaign campaign-qemu test-qemu-monitor-down demo test lint bench verify sdk-check clean clean-sel4 help FORCE
 
 all: image
@@ -357,6 +359,25 @@ test-qemu-blk: blk-image
 	QEMU_EXTRA="$(BLK_QEMU_EXTRA)" $(QEMU_SH) $(BLK_IMAGE) $(BLK_BUILD)/test-qemu.log $(BLK_TIMEOUT) \
 		'fsclient: (done|failed)' || echo "test-qemu-blk: the client did not finish (see the check below)"
 	$(BLK_DISK_TOOL) check $(BLK_DISK) --log $(BLK_BUILD)/test-qemu.log --min-restarts $(BLK_MIN_RESTARTS)
+
+# A crash loop in the block driver (blk-disk plan-loop: a panic on the
+# 200th client notification, then in every start until the policy, read
+# from systems/blk.xml, stops it): warm restarts without
+# progress, a cold start that fails too, stop. The stopped driver answers
+# every request "no device" and the client ends on `Stopped`, not in a hang
+# (blk-disk check-stopped).
+BLK_STOP_BUILD = $(BLK_BUILD)-stop
+test-qemu-blk-stop: sdk-check
+	$(MAKE) --no-print-directory blk-image BLK_SUFFIX=-stop BLK_FAULTS=0 BLK_SUSPENDS=0
+	$(BLK_DISK_TOOL) plan-loop --system $(BLK_XML) --pd blk --first 200 -o $(BLK_STOP_BUILD)/fault_plan.bin
+	$(MICROKIT_SDK)/bin/microkit $(BLK_STOP_BUILD)/blk.system --search-path $(BLK_STOP_BUILD) \
+		--board $(MICROKIT_BOARD) --config $(MICROKIT_CONFIG) -o $(BLK_STOP_BUILD)/loader.img \
+		-r $(BLK_STOP_BUILD)/report.txt
+	$(BLK_DISK_TOOL) make $(BLK_STOP_BUILD)/disk.img
+	QEMU_EXTRA="$(subst $(BLK_DISK),$(BLK_STOP_BUILD)/disk.img,$(BLK_QEMU_EXTRA))" \
+		$(QEMU_SH) $(BLK_STOP_BUILD)/loader.img $(BLK_STOP_BUILD)/test-qemu.log $(BLK_TIMEOUT) \
+		'fsclient: (done|failed)' || true
+	$(BLK_DISK_TOOL) check-stopped --log $(BLK_STOP_BUILD)/test-qemu.log
 
 # The block bench (blk-bench): the client, built with `bench`, runs four
 # phases of 2,048 requests of 4 KiB (sequential and random writes and

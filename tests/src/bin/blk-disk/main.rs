@@ -13,7 +13,11 @@
 //! record. `blk-disk bench-check IMAGE --log LOG` judges a block bench run
 //! (the image block by block, the client's phase lines);
 //! `blk-disk bench-report --board B --clean LOG --faulted LOG -o JSON`
-//! writes the two runs' figures side by side.
+//! writes the two runs' figures side by side. `blk-disk check-stopped --log
+//! LOG` judges a crash loop (`blk-disk plan-loop --system XML --pd PD
+//! --first N -o FILE`: a panic at the Nth client notification, then in
+//! every start until the policy stops the driver): the driver stopped, the
+//! client told.
 //!
 //! What must never happen: a pass on an image the independent tools did
 //! not accept, or on a log without the client's summary.
@@ -28,6 +32,8 @@ fn usage() -> ExitCode {
     eprintln!(
         "usage: blk-disk make IMAGE | blk-disk check IMAGE [--log LOG [--min-restarts N]]\n       \
          blk-disk plan --faults N --suspends M --seed S [--gap G] -o FILE\n       \
+         blk-disk plan-loop --system XML --pd PD --first N -o FILE\n       \
+         blk-disk check-stopped --log LOG\n       \
          blk-disk bench-check IMAGE --log LOG\n       \
          blk-disk bench-report --board B --clean LOG --faulted LOG -o JSON"
     );
@@ -96,6 +102,34 @@ fn plan(
     ))
 }
 
+/// A crash loop for the driver PD `pd` of `system` (its restart policy's
+/// `max_faults`): a panic on client notification `first`, then one in
+/// each of the next `max_faults` recovers (no progress between them, so
+/// the last makes the policy cold-start), then one in that cold start's
+/// `init`: the policy stops the driver. Entries fire in order, so the
+/// count must be the policy's.
+fn plan_loop(system: &Path, pd: &str, first: u64, out: &Path) -> Result<String, String> {
+    use fault_inject::{Kind, Planned, Site};
+    let sys = sdf::parse_file(system).map_err(|e| e.to_string())?;
+    let max_faults = sys
+        .pd(pd)
+        .and_then(|p| p.restart_policy())
+        .map(|r| u64::from(r.max_faults))
+        .ok_or_else(|| format!("{}: no restart_policy for {pd}", system.display()))?;
+    let mut entries = vec![Planned::new(Site::BlkRequest, first, Kind::Panic)];
+    for at in 0..max_faults {
+        entries.push(Planned::new(Site::Recover, at, Kind::Panic));
+    }
+    // Visit 0 of `init` was the first boot.
+    entries.push(Planned::new(Site::Init, 1, Kind::Panic));
+    let mut bytes = vec![0u8; PLAN_REGION];
+    fault_inject::plan_bytes(&entries, PLAN_REGION, &mut bytes).map_err(|e| e.to_string())?;
+    std::fs::write(out, &bytes).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(format!(
+        "crash loop: a panic at client notification {first}, in the next {max_faults} recovers, and in the cold start's init"
+    ))
+}
+
 /// Starts of the driver after the first, from its "blk: start epoch N" lines.
 fn restarts(text: &str) -> usize {
     text.lines()
@@ -137,6 +171,39 @@ fn check_log(log: &Path, min_restarts: usize) -> Result<String, String> {
         ));
     }
     Ok(format!("{} (driver restarts: {n})", line.trim()))
+}
+
+/// A crash loop's log: the monitor stopped the driver for good, and the
+/// client ended on "stopped" (not a hang, not a false success).
+fn check_stopped(log: &Path) -> Result<String, String> {
+    let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    let text = String::from_utf8_lossy(&text);
+    let has = |s: &str| text.lines().find(|l| l.contains(s));
+    if has("monitor: blk stopped for good; clients told").is_none() {
+        return Err(format!(
+            "{}: the monitor never stopped the driver",
+            log.display()
+        ));
+    }
+    if let Some(l) = has("fsclient: done:") {
+        return Err(format!(
+            "{}: the client says it finished: {}",
+            log.display(),
+            l.trim()
+        ));
+    }
+    match has("fsclient: failed:") {
+        Some(l) if l.contains("Stopped") => Ok(l.trim().to_string()),
+        Some(l) => Err(format!(
+            "{}: the client failed otherwise: {}",
+            log.display(),
+            l.trim()
+        )),
+        None => Err(format!(
+            "{}: the client never ended (a hang)",
+            log.display()
+        )),
+    }
 }
 
 fn main() -> ExitCode {
@@ -227,6 +294,29 @@ fn main() -> ExitCode {
                 }
             }
         }
+        ["plan-loop", "--system", sys, "--pd", pd, "--first", n, "-o", out] => match n.parse() {
+            Ok(n) => match plan_loop(Path::new(sys), pd, n, Path::new(out)) {
+                Ok(what) => {
+                    println!("blk-disk: {out}: {what}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("blk-disk: {e}");
+                    ExitCode::FAILURE
+                }
+            },
+            Err(_) => usage(),
+        },
+        ["check-stopped", "--log", log] => match check_stopped(Path::new(log)) {
+            Ok(line) => {
+                println!("blk-disk: {log}: the driver was stopped and the client told: {line}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("blk-disk: FAIL: {e}");
+                ExitCode::FAILURE
+            }
+        },
         ["bench-check", img, "--log", log] => {
             let verdict =
                 bench::check_image(Path::new(img)).and_then(|()| bench::read_log(Path::new(log)));
