@@ -206,28 +206,69 @@ fn check_stopped(log: &Path) -> Result<String, String> {
     }
 }
 
+/// The verdict of one command: its line on stdout, or "FAIL" and why on
+/// stderr, and the exit status.
+fn finish(r: Result<String, String>) -> ExitCode {
+    match r {
+        Ok(line) => {
+            println!("blk-disk: {line}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("blk-disk: FAIL: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check IMAGE [--log LOG [--min-restarts N]]`: the image by fsck.fat and
+/// mcopy, the log by the client's summary line.
+fn check(img: &str, log: Option<&Path>, min_restarts: usize) -> Result<String, String> {
+    let scratch = std::env::temp_dir().join(format!("blk-disk-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&scratch);
+    std::fs::create_dir_all(&scratch).map_err(|e| format!("{}: {e}", scratch.display()))?;
+    let verdict = std::fs::read(img)
+        .map_err(|e| format!("{img}: {e}"))
+        .and_then(|disk| image::check_image(&scratch, &disk));
+    let _ = std::fs::remove_dir_all(&scratch);
+    verdict?;
+    let mut line = format!(
+        "{img}: fsck.fat clean, {} files ({} bytes) identical",
+        workload::FILES.len(),
+        workload::total_bytes()
+    );
+    if let Some(l) = log {
+        line += &format!("\nblk-disk: client: {}", check_log(l, min_restarts)?.trim());
+    }
+    Ok(line)
+}
+
+/// `bench-report`: the two runs' figures, printed and written to `out`.
+fn bench_report(board: &str, clean: &Path, faulted: &Path, out: &str) -> Result<String, String> {
+    let (c, _) = bench::read_log(clean)?;
+    let (f, restarts) = bench::read_log(faulted)?;
+    let phases = bench::restart_phases(faulted)?;
+    let (table, json) = bench::report(board, &c, &f, restarts, &phases);
+    print!("{table}");
+    std::fs::write(out, json).map_err(|e| format!("{out}: {e}"))?;
+    Ok(format!("figures in {out}"))
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args
+    let r = match args
         .iter()
         .map(String::as_str)
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["make", img] => match image::make_image(Path::new(img)) {
-            Ok(()) => {
-                println!(
-                    "blk-disk: {img}: {} bytes, FAT16 from sector {}",
-                    image::DISK_BYTES,
-                    image::PART_SECTOR
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("blk-disk: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        ["make", img] => image::make_image(Path::new(img)).map(|()| {
+            format!(
+                "{img}: {} bytes, FAT16 from sector {}",
+                image::DISK_BYTES,
+                image::PART_SECTOR
+            )
+        }),
         ["plan", "--faults", n, "--suspends", m, "--seed", seed, rest @ ..] => {
             let (gap, out) = match rest {
                 ["-o", out] => (None, out),
@@ -240,16 +281,7 @@ fn main() -> ExitCode {
             let (Ok(n), Ok(m), Ok(seed)) = (n.parse(), m.parse(), seed.parse()) else {
                 return usage();
             };
-            match plan(n, m, seed, gap, Path::new(out)) {
-                Ok(what) => {
-                    println!("blk-disk: {out}: {what}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("blk-disk: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            plan(n, m, seed, gap, Path::new(out)).map(|what| format!("{out}: {what}"))
         }
         ["check", img, rest @ ..] => {
             let (log, min_restarts) = match rest {
@@ -261,104 +293,28 @@ fn main() -> ExitCode {
                 },
                 _ => return usage(),
             };
-            let scratch = std::env::temp_dir().join(format!("blk-disk-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&scratch);
-            if let Err(e) = std::fs::create_dir_all(&scratch) {
-                eprintln!("blk-disk: {}: {e}", scratch.display());
-                return ExitCode::FAILURE;
-            }
-            let verdict = std::fs::read(img)
-                .map_err(|e| format!("{img}: {e}"))
-                .and_then(|disk| image::check_image(&scratch, &disk));
-            let _ = std::fs::remove_dir_all(&scratch);
-            let logged = match log.map(|l| check_log(l, min_restarts)) {
-                Some(Err(e)) => Err(e),
-                Some(Ok(l)) => Ok(Some(l)),
-                None => Ok(None),
+            check(img, log, min_restarts)
+        }
+        ["plan-loop", "--system", sys, "--pd", pd, "--first", n, "-o", out] => {
+            let Ok(n) = n.parse() else {
+                return usage();
             };
-            match (verdict, logged) {
-                (Ok(()), Ok(line)) => {
-                    println!(
-                        "blk-disk: {img}: fsck.fat clean, {} files ({} bytes) identical",
-                        workload::FILES.len(),
-                        workload::total_bytes()
-                    );
-                    if let Some(l) = line {
-                        println!("blk-disk: client: {}", l.trim());
-                    }
-                    ExitCode::SUCCESS
-                }
-                (Err(e), _) | (_, Err(e)) => {
-                    eprintln!("blk-disk: FAIL: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            plan_loop(Path::new(sys), pd, n, Path::new(out)).map(|what| format!("{out}: {what}"))
         }
-        ["plan-loop", "--system", sys, "--pd", pd, "--first", n, "-o", out] => match n.parse() {
-            Ok(n) => match plan_loop(Path::new(sys), pd, n, Path::new(out)) {
-                Ok(what) => {
-                    println!("blk-disk: {out}: {what}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("blk-disk: {e}");
-                    ExitCode::FAILURE
-                }
-            },
-            Err(_) => usage(),
-        },
-        ["check-stopped", "--log", log] => match check_stopped(Path::new(log)) {
-            Ok(line) => {
-                println!("blk-disk: {log}: the driver was stopped and the client told: {line}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("blk-disk: FAIL: {e}");
-                ExitCode::FAILURE
-            }
-        },
-        ["bench-check", img, "--log", log] => {
-            let verdict =
-                bench::check_image(Path::new(img)).and_then(|()| bench::read_log(Path::new(log)));
-            match verdict {
-                Ok((phases, restarts)) => {
-                    println!(
-                        "blk-disk: {img}: every bench block holds what the bench wrote; {} phases complete, none mismatched, {restarts} driver restarts",
-                        phases.len()
-                    );
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("blk-disk: FAIL: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        ["check-stopped", "--log", log] => check_stopped(Path::new(log))
+            .map(|line| format!("{log}: the driver was stopped and the client told: {line}")),
+        ["bench-check", img, "--log", log] => bench::check_image(Path::new(img))
+            .and_then(|()| bench::read_log(Path::new(log)))
+            .map(|(phases, restarts)| {
+                format!(
+                    "{img}: every bench block holds what the bench wrote; {} phases complete, none mismatched, {restarts} driver restarts",
+                    phases.len()
+                )
+            }),
         ["bench-report", "--board", board, "--clean", clean, "--faulted", faulted, "-o", out] => {
-            let runs = bench::read_log(Path::new(clean)).and_then(|c| {
-                Ok((
-                    c,
-                    bench::read_log(Path::new(faulted))?,
-                    bench::restart_phases(Path::new(faulted))?,
-                ))
-            });
-            match runs {
-                Ok(((c, _), (f, restarts), phases)) => {
-                    let (table, json) = bench::report(board, &c, &f, restarts, &phases);
-                    print!("{table}");
-                    if let Err(e) = std::fs::write(out, json) {
-                        eprintln!("blk-disk: {out}: {e}");
-                        return ExitCode::FAILURE;
-                    }
-                    println!("blk-disk: figures in {out}");
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("blk-disk: FAIL: {e}");
-                    ExitCode::FAILURE
-                }
-            }
+            bench_report(board, Path::new(clean), Path::new(faulted), out)
         }
-        _ => usage(),
-    }
+        _ => return usage(),
+    };
+    finish(r)
 }
