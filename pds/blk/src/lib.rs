@@ -58,18 +58,27 @@ pub const SLOTS: usize = 32;
 /// Bytes between slots.
 pub const SLOT_SIZE: usize = 0x200;
 
-/// The driver's persistent state: its record of held requests.
+/// The driver's persistent state: its record of held requests, and where
+/// the device was found.
 #[repr(C)]
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Clone, Copy)]
 pub struct BlkState {
     /// The in-flight table.
     pub table: InFlight<HELD>,
+    /// Where the last start found the device, for the next to look first:
+    /// 0 not known, `SLOT_BASE + slot`, or `PCI_BASE + device` (function 0
+    /// on bus 0). Only a hint: the device is checked there before use.
+    pub located: u32,
+    _pad: u32,
 }
+
+const SLOT_BASE: u32 = 1;
+const PCI_BASE: u32 = 0x100;
 
 // SAFETY: plain data (zerocopy bounds), no pointers.
 unsafe impl persist::Persistent for BlkState {
     const NAME: &'static str = "blk";
-    const VERSION: u32 = 1;
+    const VERSION: u32 = 2;
 }
 
 /// The record, as the personality keeps it: a volatile copy and its commit.
@@ -119,10 +128,20 @@ fn window<P: Platform>(p: &P, name: &str) -> Result<Window, StartError> {
     }
 }
 
-/// Where the device was found (for the log).
+/// Where the device was found (for the log and the record).
 enum Found {
     Slot(usize),
     Pci(DeviceFunction, u64, u8),
+}
+
+impl Found {
+    /// As `BlkState::located` keeps it.
+    fn located(&self) -> u32 {
+        match self {
+            Self::Slot(s) => SLOT_BASE + *s as u32,
+            Self::Pci(df, _, _) => PCI_BASE + u32::from(df.device),
+        }
+    }
 }
 
 impl core::fmt::Display for Found {
@@ -134,10 +153,15 @@ impl core::fmt::Display for Found {
     }
 }
 
-/// The block device's transport: a virtio-mmio slot, or a PCI function.
-fn open<P: Platform>(p: &P) -> Result<(AnyTransport<P::Device>, Found), StartError> {
+/// The block device's transport: a virtio-mmio slot, or a PCI function;
+/// where `located` (the record's) says first.
+fn open<P: Platform>(p: &P, located: u32) -> Result<(AnyTransport<P::Device>, Found), StartError> {
+    let hint = |base: u32| located.checked_sub(base);
     if let Some(io) = p.device("virtio_regs") {
-        let Some(slot) = blk_virtio::mmio::find_block(&io, SLOTS, SLOT_SIZE) else {
+        let slot_hint = hint(SLOT_BASE).filter(|&s| s < PCI_BASE - SLOT_BASE);
+        let Some(slot) =
+            blk_virtio::mmio::find_block(&io, SLOTS, SLOT_SIZE, slot_hint.map(|s| s as usize))
+        else {
             pd_log!(
                 p,
                 "blk: no virtio block device in the {SLOTS} virtio-mmio slots"
@@ -166,7 +190,8 @@ fn open<P: Platform>(p: &P) -> Result<(AnyTransport<P::Device>, Found), StartErr
     let window = bar.window().unwrap_or(0);
     let mut cam = PortCam::new(&ports);
     let mut root = PciRoot::new(PortCam::new(&ports));
-    let Some(df) = blk_virtio::pci::find_block(&root) else {
+    let device_hint = hint(PCI_BASE).and_then(|d| u8::try_from(d).ok());
+    let Some(df) = blk_virtio::pci::find_block(&root, &cam, device_hint) else {
         pd_log!(p, "blk: no virtio block device on PCI bus 0");
         return Err(StartError::Device);
     };
@@ -193,7 +218,8 @@ impl<P: Platform> BlkDriver<P> {
             .map(|r| unsafe { Plan::new(r.as_mut_ptr(), r.size) });
         let pool = window(&p, "blk_dma")?;
         let data = window(&p, "blk_data")?;
-        let (transport, at) = open(&p)?;
+        let (transport, at) = open(&p, env.state().located)?;
+        env.state().located = at.located();
         let dev = match VirtioBlk::new(transport, pool, &[data]) {
             Ok(d) => d,
             Err(e) => {

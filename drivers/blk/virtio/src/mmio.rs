@@ -236,9 +236,18 @@ impl<D: DeviceIo> DeviceIo for SlotIo<D> {
 
 /// The first of `slots` slots, `stride` bytes apart in `dev`, that holds a
 /// virtio block device.
-pub fn find_block<D: DeviceIo>(dev: &D, slots: usize, stride: usize) -> Option<usize> {
-    (0..slots).find(|&s| {
+pub fn find_block<D: DeviceIo>(
+    dev: &D,
+    slots: usize,
+    stride: usize,
+    hint: Option<usize>,
+) -> Option<usize> {
+    let is_block = |s: usize| {
         MmioTransport::new(SlotIo::new(dev, s * stride))
             .is_ok_and(|t| t.device_type() == DeviceType::Block)
-    })
+    };
+    // Where an earlier start found it, if it is still there (a restart need
+    // not scan every slot again).
+    hint.filter(|&s| s < slots && is_block(s))
+        .or_else(|| (0..slots).find(|&s| is_block(s)))
 }

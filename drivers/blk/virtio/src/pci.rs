@@ -50,6 +50,8 @@ const CFG_COMMON: u8 = 1;
 const CFG_NOTIFY: u8 = 2;
 const CFG_ISR: u8 = 3;
 const CFG_DEVICE: u8 = 4;
+/// The virtio PCI vendor id.
+const VIRTIO_VENDOR: u32 = 0x1af4;
 /// The first BAR register (PCI header, byte 0x10); six follow 4 apart.
 const BAR0: u8 = 0x10;
 /// The interrupt line register (PCI header, byte 0x3c), as firmware set it.
@@ -154,11 +156,30 @@ pub struct Layout {
     pub irq_line: u8,
 }
 
-/// The first virtio block device on bus 0.
-pub fn find_block<C: ConfigurationAccess>(root: &PciRoot<C>) -> Option<DeviceFunction> {
-    root.enumerate_bus(0)
-        .find(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
-        .map(|(df, _)| df)
+/// The first virtio block device on bus 0; the function at device `hint`
+/// first, if it is one (where an earlier start found it: a restart need
+/// not enumerate the bus again).
+pub fn find_block<C: ConfigurationAccess>(
+    root: &PciRoot<C>,
+    cam: &C,
+    hint: Option<u8>,
+) -> Option<DeviceFunction> {
+    let hinted = hint.filter(|&d| d < 32).map(|device| DeviceFunction {
+        bus: 0,
+        device,
+        function: 0,
+    });
+    // Vendor and device id in one read (§4.1.2: 0x1af4; 0x1042 modern block,
+    // 0x1001 transitional).
+    let is_block = |df: DeviceFunction| {
+        let id = cam.read_word(df, 0);
+        id & 0xffff == VIRTIO_VENDOR && matches!(id >> 16, 0x1042 | 0x1001)
+    };
+    hinted.filter(|&df| is_block(df)).or_else(|| {
+        root.enumerate_bus(0)
+            .find(|(_, info)| virtio_device_type(info) == Some(DeviceType::Block))
+            .map(|(df, _)| df)
+    })
 }
 
 /// Read the capabilities of `df` and check that its structures are all in

@@ -202,8 +202,10 @@ impl DeviceIo for Regs {
 }
 
 /// The device's transport, as the driver PD opens it: the mmio registers,
-/// or the PCI function found on bus 0 and checked against its BAR.
-pub fn transport(w: &World, plan: &Rc<Plan>) -> AnyTransport<Regs> {
+/// or the PCI function found on bus 0 (at device `located` first, where
+/// an earlier start found it, which is then set) and checked against its
+/// BAR.
+pub fn transport(w: &World, plan: &Rc<Plan>, located: &mut Option<u8>) -> AnyTransport<Regs> {
     let regs = |bus| Regs {
         dev: Arc::downgrade(&w.dev),
         plan: plan.clone(),
@@ -218,9 +220,10 @@ pub fn transport(w: &World, plan: &Rc<Plan>) -> AnyTransport<Regs> {
     let ports = regs(Bus::Ports(pci.clone()));
     let mut cam = PortCam::new(&ports);
     let mut root = PciRoot::new(PortCam::new(&ports));
-    let Some(df) = blk_virtio::pci::find_block(&root) else {
+    let Some(df) = blk_virtio::pci::find_block(&root, &cam, *located) else {
         panic!("no virtio block function on bus 0");
     };
+    *located = Some(df.device);
     let bar = regs(Bus::Bar(pci.clone()));
     let window = bar.window().unwrap_or(0);
     match blk_virtio::pci::probe(&mut root, &mut cam, df, BAR_PADDR, window) {
@@ -230,8 +233,9 @@ pub fn transport(w: &World, plan: &Rc<Plan>) -> AnyTransport<Regs> {
 }
 
 /// The persistent table: `working` is what the driver writes, `durable`
-/// what a restart finds (the last commit).
+/// what a restart finds (the last commit); and where the device was found.
 pub struct Persistent {
+    pub located: Option<u8>,
     pub working: InFlight<N>,
     pub durable: InFlight<N>,
 }
@@ -362,7 +366,8 @@ pub fn boot<'w>(
         persistent.working = persistent.durable;
         let p = &mut *persistent;
         let r = catch_unwind(AssertUnwindSafe(|| {
-            let dev = match VirtioBlk::new(transport(w, plan), w.pool(), &[w.data()]) {
+            let t = transport(w, plan, &mut p.located);
+            let dev = match VirtioBlk::new(t, w.pool(), &[w.data()]) {
                 Ok(d) => d,
                 Err(e) => panic!("virtio init: {e}"),
             };

@@ -43,6 +43,7 @@ impl<'w> DriverSide<'w> {
             w,
             plan,
             persistent: Box::new(Persistent {
+                located: None,
                 working: blk_inflight::InFlight::default(),
                 durable: blk_inflight::InFlight::default(),
             }),
