@@ -1,7 +1,8 @@
 //! The block driver PD: finds the virtio block device among the board's
 //! virtio-mmio slots (`virtio_regs`) or on its PCI bus (configuration
-//! ports `pci_config`, the device's BAR mapped as `virtio_bar`), brings it up with its queue in the `blk_dma` region,
-//! and serves the client's sDDF queues (`blk_req`, `blk_resp`, data in
+//! ports `pci_config`, the device's BAR mapped as `virtio_bar`), where the
+//! record says the last start found it first, brings it up with its queue
+//! in the `blk_dma` region, and serves the client's sDDF queues (`blk_req`, `blk_resp`, data in
 //! `blk_data`) through the block server, under the driver personality: the
 //! in-flight table is the driver's persistent state, committed at each step
 //! of each request, so a restarted driver (any instant, any fault) resets
