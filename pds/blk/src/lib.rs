@@ -31,12 +31,12 @@ use blk_server::{DataRegion, Record, Server};
 use blk_virtio::any::AnyTransport;
 use blk_virtio::hal::Window;
 use blk_virtio::mmio::{MmioTransport, SlotIo};
-use blk_virtio::pci::{DeviceFunction, PciRoot, PciTransport, PortCam};
-use blk_virtio::{DeviceType, VirtioBlk};
+use blk_virtio::pci::DeviceFunction;
+use blk_virtio::VirtioBlk;
 use core::sync::atomic::{fence, Ordering};
 use fault_inject::{Plan, Site};
 use pd_core::message::LABEL_UNSUPPORTED;
-use pd_core::{pd_log, Channel, ChannelSet, DeviceIo, Message, Platform, Region};
+use pd_core::{pd_log, Channel, ChannelSet, Message, Platform, Region};
 use personality::{Driver, Env, ErrorReply, Personality, Staging, StartError, StartPath};
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -188,21 +188,17 @@ fn open<P: Platform>(p: &P, located: u32) -> Result<(AnyTransport<P::Device>, Fo
         pd_log!(p, "blk: virtio_bar has no physical address");
         return Err(StartError::Device);
     };
-    let window = bar.window().unwrap_or(0);
-    let mut cam = PortCam::new(&ports);
-    let mut root = PciRoot::new(PortCam::new(&ports));
     let device_hint = hint(PCI_BASE).and_then(|d| u8::try_from(d).ok());
-    let Some(df) = blk_virtio::pci::find_block(&root, &cam, device_hint) else {
-        pd_log!(p, "blk: no virtio block device on PCI bus 0");
-        return Err(StartError::Device);
-    };
-    match blk_virtio::pci::probe(&mut root, &mut cam, df, paddr, window) {
-        Ok(l) => Ok((
-            AnyTransport::Pci(PciTransport::new(bar, l, DeviceType::Block)),
-            Found::Pci(df, l.bar_paddr, l.irq_line),
-        )),
+    match blk_virtio::pci::open(&ports, bar, paddr, device_hint) {
+        Ok((t, df)) => {
+            let l = t.layout();
+            Ok((
+                AnyTransport::Pci(t),
+                Found::Pci(df, l.bar_paddr, l.irq_line),
+            ))
+        }
         Err(e) => {
-            pd_log!(p, "blk: pci {df}: {e} (virtio_bar is mapped at {paddr:#x})");
+            pd_log!(p, "blk: {e} (virtio_bar is mapped at {paddr:#x})");
             Err(StartError::Device)
         }
     }

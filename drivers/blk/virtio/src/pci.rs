@@ -308,6 +308,42 @@ fn place_bar<C: ConfigurationAccess>(
     }
 }
 
+/// Why no virtio-pci block device could be opened.
+#[derive(Copy, Clone, PartialEq, Eq, Debug)]
+pub enum OpenError {
+    /// No virtio block function on bus 0.
+    NotFound,
+    /// The function found is not one this transport drives.
+    Probe(DeviceFunction, PciProbeError),
+}
+
+impl core::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            Self::NotFound => f.write_str("no virtio block device on PCI bus 0"),
+            Self::Probe(df, e) => write!(f, "pci {df}: {e}"),
+        }
+    }
+}
+
+/// Open the virtio block function on bus 0 (at device `hint` first) through
+/// the configuration ports `ports`, its BAR mapped as `bar` at physical
+/// `bar_paddr`: [`find_block`], then [`probe`].
+pub fn open<C: DeviceIo + Clone, D: DeviceIo>(
+    ports: C,
+    bar: D,
+    bar_paddr: u64,
+    hint: Option<u8>,
+) -> Result<(PciTransport<D>, DeviceFunction), OpenError> {
+    let mut cam = PortCam::new(ports.clone());
+    let mut root = PciRoot::new(PortCam::new(ports));
+    let df = find_block(&root, &cam, hint).ok_or(OpenError::NotFound)?;
+    let window = bar.window().unwrap_or(0);
+    let layout =
+        probe(&mut root, &mut cam, df, bar_paddr, window).map_err(|e| OpenError::Probe(df, e))?;
+    Ok((PciTransport::new(bar, layout, DeviceType::Block), df))
+}
+
 /// A virtio-pci device's registers: its BAR window and where the
 /// structures are in it.
 pub struct PciTransport<D: DeviceIo> {

@@ -12,8 +12,7 @@ use blk_server::{DataRegion, Record, Server};
 use blk_virtio::any::AnyTransport;
 use blk_virtio::hal::Window;
 use blk_virtio::mmio::{MmioTransport, SlotIo};
-use blk_virtio::pci::{PciRoot, PciTransport, PortCam};
-use blk_virtio::{DeviceType, VirtioBlk};
+use blk_virtio::VirtioBlk;
 use pd_core::{DeviceIo, Width};
 use std::cell::Cell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -218,17 +217,12 @@ pub fn transport(w: &World, plan: &Rc<Plan>, located: &mut Option<u8>) -> AnyTra
         }
     };
     let ports = regs(Bus::Ports(pci.clone()));
-    let mut cam = PortCam::new(&ports);
-    let mut root = PciRoot::new(PortCam::new(&ports));
-    let Some(df) = blk_virtio::pci::find_block(&root, &cam, *located) else {
-        panic!("no virtio block function on bus 0");
-    };
-    *located = Some(df.device);
-    let bar = regs(Bus::Bar(pci.clone()));
-    let window = bar.window().unwrap_or(0);
-    match blk_virtio::pci::probe(&mut root, &mut cam, df, BAR_PADDR, window) {
-        Ok(l) => AnyTransport::Pci(PciTransport::new(bar, l, DeviceType::Block)),
-        Err(e) => panic!("virtio-pci probe: {e}"),
+    match blk_virtio::pci::open(&ports, regs(Bus::Bar(pci.clone())), BAR_PADDR, *located) {
+        Ok((t, df)) => {
+            *located = Some(df.device);
+            AnyTransport::Pci(t)
+        }
+        Err(e) => panic!("virtio-pci: {e}"),
     }
 }
 
