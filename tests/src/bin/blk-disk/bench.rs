@@ -27,11 +27,9 @@ fn field(line: &str, key: &str) -> Option<u64> {
 /// | delivery D us, reset R us, recover C us, replay P us, total T us`):
 /// one row of [D, R, C, P, T] a restart, and whether it was cold.
 pub fn restart_phases(log: &Path) -> Result<Vec<([u64; 5], bool)>, String> {
-    let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let text = String::from_utf8_lossy(&raw);
     let mut rows = Vec::new();
-    for l in text
-        .lines()
+    for l in super::diag_lines(log)?
+        .iter()
         .filter(|l| l.contains("monitor: blk restarted:"))
     {
         let Some((head, tail)) = l.split_once('|') else {
@@ -63,16 +61,15 @@ pub fn restart_phases(log: &Path) -> Result<Vec<([u64; 5], bool)>, String> {
 /// The phases of a run's log, by name, and its driver restarts; an error
 /// if the client did not finish, or reported a phase short or mismatched.
 pub fn read_log(log: &Path) -> Result<(BTreeMap<String, Phase>, usize), String> {
-    let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let text = String::from_utf8_lossy(&raw);
-    if let Some(l) = text.lines().find(|l| l.contains("fsclient: failed:")) {
+    let lines = super::diag_lines(log)?;
+    if let Some(l) = lines.iter().find(|l| l.contains("fsclient: failed:")) {
         return Err(format!("{}: {}", log.display(), l.trim()));
     }
-    if !text.lines().any(|l| l.contains("fsclient: bench done:")) {
+    if !lines.iter().any(|l| l.contains("fsclient: bench done:")) {
         return Err(format!("{}: the bench did not finish", log.display()));
     }
     let mut phases = BTreeMap::new();
-    for l in text.lines() {
+    for l in &lines {
         let Some(rest) = l.split("fsclient: bench phase=").nth(1) else {
             continue;
         };
@@ -104,7 +101,7 @@ pub fn read_log(log: &Path) -> Result<(BTreeMap<String, Phase>, usize), String> 
             ));
         }
     }
-    Ok((phases, super::restarts(&text)))
+    Ok((phases, super::restarts(&lines)))
 }
 
 /// The image holds the bench's last generation in every bench block.

@@ -130,9 +130,18 @@ fn plan_loop(system: &Path, pd: &str, first: u64, out: &Path) -> Result<String, 
     ))
 }
 
+/// The diagnostic lines of a captured console (SO..SI spans, taken apart
+/// by `frames::check::split` where a PD preempted another mid-line: every
+/// PD of the block system writes to the one console).
+fn diag_lines(log: &Path) -> Result<Vec<String>, String> {
+    let raw = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
+    Ok(frames::check::split(&raw).diags)
+}
+
 /// Starts of the driver after the first, from its "blk: start epoch N" lines.
-fn restarts(text: &str) -> usize {
-    text.lines()
+fn restarts(lines: &[String]) -> usize {
+    lines
+        .iter()
         .filter_map(|l| l.split("blk: start epoch ").nth(1))
         .filter_map(|r| r.split(':').next()?.trim().parse::<u64>().ok())
         .filter(|&e| e > 0)
@@ -140,10 +149,9 @@ fn restarts(text: &str) -> usize {
 }
 
 fn check_log(log: &Path, min_restarts: usize) -> Result<String, String> {
-    let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let text = String::from_utf8_lossy(&text);
-    let line = text
-        .lines()
+    let lines = diag_lines(log)?;
+    let line = lines
+        .iter()
         .find(|l| l.contains("fsclient: done:") || l.contains("fsclient: failed:"))
         .ok_or_else(|| {
             format!(
@@ -163,7 +171,7 @@ fn check_log(log: &Path, min_restarts: usize) -> Result<String, String> {
             log.display()
         ));
     }
-    let n = restarts(&text);
+    let n = restarts(&lines);
     if n < min_restarts {
         return Err(format!(
             "{}: the driver started again {n} times, fewer than {min_restarts}",
@@ -176,9 +184,8 @@ fn check_log(log: &Path, min_restarts: usize) -> Result<String, String> {
 /// A crash loop's log: the monitor stopped the driver for good, and the
 /// client ended on "stopped" (not a hang, not a false success).
 fn check_stopped(log: &Path) -> Result<String, String> {
-    let text = std::fs::read(log).map_err(|e| format!("{}: {e}", log.display()))?;
-    let text = String::from_utf8_lossy(&text);
-    let has = |s: &str| text.lines().find(|l| l.contains(s));
+    let lines = diag_lines(log)?;
+    let has = |s: &str| lines.iter().find(|l| l.contains(s));
     if has("monitor: blk stopped for good; clients told").is_none() {
         return Err(format!(
             "{}: the monitor never stopped the driver",
